@@ -1,0 +1,139 @@
+"""Worker-side transitions of a job, each one conditional UPDATE … RETURNING.
+
+A run is identified by (job_id, attempt): the claim bumps `attempt`, and every later
+write of the run repeats it in its WHERE clause. When a run is presumed dead and its
+job handed back to the queue, the old run's writes match no row, so a zombie worker
+can never overwrite the job's next run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from trainhub import tables as t
+from trainhub.jobs.model import Job, JobStatus
+from trainhub.jobs.service import JOB_COLUMNS, pending_message
+from trainhub.queue import enqueue_after_commit
+
+RUNNING = JobStatus.RUNNING.value
+now = sa.func.clock_timestamp
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What a heartbeat learned: is the run still ours, and was a cancel requested?"""
+
+    owned: bool
+    cancel_requested: bool
+
+
+def claim_job(session: Session, *, job_id: UUID, worker_id: str) -> Job | None:
+    """queued → running for this worker; None when the job is not queued (a duplicate
+    or late message), which the caller acknowledges and drops."""
+    row = session.execute(
+        sa.update(t.jobs)
+        .where(t.jobs.c.job_id == job_id, t.jobs.c.status == JobStatus.QUEUED.value)
+        .values(status=RUNNING, attempt=t.jobs.c.attempt + 1, worker_id=worker_id,
+                started_at=now(), heartbeat_at=now(), progress=0.0, stage="load_features",
+                error_message=None)
+        .returning(*JOB_COLUMNS)
+    ).first()
+    return None if row is None else Job.from_row(row)
+
+
+def _this_run(job_id: UUID, attempt: int) -> tuple[sa.ColumnElement[bool], ...]:
+    return (t.jobs.c.job_id == job_id, t.jobs.c.attempt == attempt, t.jobs.c.status == RUNNING)
+
+
+def heartbeat(session: Session, *, job_id: UUID, attempt: int, progress: float,
+              stage: str | None) -> RunState:
+    """Record liveness and progress (never moving backwards) in one round trip, and
+    read back whether a cancel was requested."""
+    row = session.execute(
+        sa.update(t.jobs).where(*_this_run(job_id, attempt))
+        .values(heartbeat_at=now(), stage=stage,
+                progress=sa.func.greatest(t.jobs.c.progress, min(max(progress, 0.0), 1.0)))
+        .returning(t.jobs.c.cancel_requested_at)
+    ).first()
+    if row is None:
+        return RunState(owned=False, cancel_requested=False)
+    return RunState(owned=True, cancel_requested=row.cancel_requested_at is not None)
+
+
+def set_experiment(session: Session, *, job_id: UUID, attempt: int, experiment_id: UUID) -> bool:
+    result = session.execute(
+        sa.update(t.jobs).where(*_this_run(job_id, attempt)).values(experiment_id=experiment_id)
+    )
+    return result.rowcount == 1
+
+
+def complete_job(session: Session, *, job_id: UUID, attempt: int, model_id: str,
+                 metrics: dict[str, Any]) -> bool:
+    result = session.execute(
+        sa.update(t.jobs).where(*_this_run(job_id, attempt))
+        .values(status=JobStatus.COMPLETED.value, progress=1.0, stage="done",
+                model_id=model_id, metrics=metrics, completed_at=now())
+    )
+    return result.rowcount == 1
+
+
+def fail_job(session: Session, *, job_id: UUID, attempt: int, error_message: str) -> bool:
+    result = session.execute(
+        sa.update(t.jobs).where(*_this_run(job_id, attempt))
+        .values(status=JobStatus.FAILED.value, error_message=error_message[:4000],
+                completed_at=now())
+    )
+    return result.rowcount == 1
+
+
+def cancel_running_job(session: Session, *, job_id: UUID, attempt: int) -> bool:
+    result = session.execute(
+        sa.update(t.jobs).where(*_this_run(job_id, attempt))
+        .values(status=JobStatus.CANCELLED.value, completed_at=now(),
+                error_message="Cancelled while running")
+    )
+    return result.rowcount == 1
+
+
+@dataclass(frozen=True)
+class Recovery:
+    requeued: list[UUID]
+    failed: list[UUID]
+    cancelled: list[UUID]
+
+
+def recover_stale_jobs(session: Session, *, stale_after_seconds: int, max_attempts: int) -> Recovery:
+    """Running jobs whose heartbeat went quiet belong to a dead worker. Each is handed
+    back to the queue (a fresh message goes out after commit) until it has used
+    max_attempts claims, then failed; a stale job whose cancel was requested ends
+    cancelled. Any number of workers may run this at once: the UPDATEs decide."""
+    stale = (t.jobs.c.status == RUNNING,
+             t.jobs.c.heartbeat_at < now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, stale_after_seconds))
+    cancelled = session.execute(
+        sa.update(t.jobs).where(*stale, t.jobs.c.cancel_requested_at.is_not(None))
+        .values(status=JobStatus.CANCELLED.value, completed_at=now(),
+                error_message="Cancelled; its worker stopped responding")
+        .returning(t.jobs.c.job_id)
+    ).scalars().all()
+    failed = session.execute(
+        sa.update(t.jobs).where(*stale, t.jobs.c.attempt >= max_attempts)
+        .values(status=JobStatus.FAILED.value, completed_at=now(),
+                error_message=sa.func.format(
+                    "Worker %s stopped responding; gave up after %s attempts",
+                    t.jobs.c.worker_id, t.jobs.c.attempt))
+        .returning(t.jobs.c.job_id)
+    ).scalars().all()
+    requeued_rows = session.execute(
+        sa.update(t.jobs).where(*stale)
+        .values(status=JobStatus.QUEUED.value, worker_id=None, started_at=None,
+                heartbeat_at=None, progress=0.0, stage=None, enqueued_at=now())
+        .returning(*JOB_COLUMNS)
+    ).all()
+    requeued = [Job.from_row(r) for r in requeued_rows]
+    for job in requeued:
+        enqueue_after_commit(session, pending_message(job))
+    return Recovery(requeued=[j.job_id for j in requeued], failed=list(failed), cancelled=list(cancelled))

@@ -1,0 +1,91 @@
+"""Sending work to the workers, by task name, only after the job row is committed.
+
+trainhub never imports the worker package: it builds a Celery *client* from the same
+celeryconfig and sends tasks by their stable names. A message sent before the commit
+could reach a worker before the row is visible, so sends are queued on the session
+and go out from its after_commit hook; a rollback discards them.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from trainhub.jobs.model import JobPriority
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+log = logging.getLogger(__name__)
+
+RUN_JOB_TASK = "trainhub.run_job"
+
+# On Redis a *lower* number is served first and 0 is the top, so urgent maps to 0.
+# Levels sit three steps apart inside Celery's 0-9 range (priority_steps 0..9), which
+# keeps room for finer levels later without renumbering queued messages.
+REDIS_PRIORITY = {
+    JobPriority.URGENT: 0,
+    JobPriority.HIGH: 3,
+    JobPriority.NORMAL: 6,
+    JobPriority.LOW: 9,
+}
+# A message sent without a priority would land on top (0); make it normal instead.
+DEFAULT_REDIS_PRIORITY = REDIS_PRIORITY[JobPriority.NORMAL]
+
+_PENDING_KEY = "trainhub.pending_jobs"
+
+
+@dataclass(frozen=True)
+class PendingJob:
+    job_id: UUID
+    priority: int
+    label: str
+
+
+@functools.cache
+def celery_client() -> "Celery":
+    from celery import Celery
+
+    client = Celery("trainhub-client")
+    client.config_from_object("celeryconfig")
+    return client
+
+
+def send_job(job: PendingJob) -> None:
+    """Publish the run message for one job now."""
+    from trainhub.config import get_settings
+
+    celery_client().send_task(
+        RUN_JOB_TASK,
+        args=[str(job.job_id)],
+        queue=get_settings().training_queue,
+        priority=REDIS_PRIORITY[JobPriority(job.priority)],
+        # Flower lists the shadow name, so people see what the job is, not just its id.
+        shadow=f"{RUN_JOB_TASK}[{job.label}]",
+    )
+
+
+def enqueue_after_commit(session: Session, job: PendingJob) -> None:
+    session.info.setdefault(_PENDING_KEY, []).append(job)
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _send_pending(session: Session) -> None:
+    for job in session.info.pop(_PENDING_KEY, []):
+        try:
+            send_job(job)
+        except Exception:  # noqa: BLE001 - the row is committed; recovery re-sends it
+            # The job row is safe in PostgreSQL; the recovery sweep finds queued jobs
+            # without a live message and sends them again, so an outage of Redis
+            # delays the job instead of losing it.
+            log.exception("could not enqueue job %s; recovery will re-send it", job.job_id)
+
+
+@sa.event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)

@@ -17,20 +17,20 @@ LIGHTGBM_DEFAULTS: dict[str, Any] = {
     "colsample_bytree": 0.8,
 }
 
+# Names a job config may set; anything else is rejected rather than silently ignored.
 LIGHTGBM_PARAMETERS = frozenset(LIGHTGBM_DEFAULTS) | {
-    "boosting_type", "objective", "min_child_samples", "min_child_weight",
+    "alpha", "boosting_type", "objective", "min_child_samples", "min_child_weight",
     "min_split_gain", "reg_alpha", "reg_lambda", "subsample_freq", "max_bin",
     "subsample_for_bin", "path_smooth", "extra_trees", "min_data_in_bin",
 }
 
 ISOLATION_FOREST_DEFAULTS: dict[str, Any] = {
     "n_estimators": 100,
-    "max_samples": "auto",
     "contamination": "auto",
-    "max_features": 1.0,
+    "max_samples": "auto",
 }
 
-ISOLATION_FOREST_PARAMETERS = frozenset(ISOLATION_FOREST_DEFAULTS) | {"bootstrap"}
+ISOLATION_FOREST_PARAMETERS = frozenset(ISOLATION_FOREST_DEFAULTS) | {"max_features", "bootstrap"}
 
 PARAMETERS_BY_MODEL_TYPE = {
     "forecast": LIGHTGBM_PARAMETERS,

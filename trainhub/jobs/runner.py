@@ -1,0 +1,171 @@
+"""Run one claimed job through the pipeline: the worker-side orchestrator.
+
+load features (0→0.20) → preprocess, train, evaluate (pure pipeline, 0.20→0.85) →
+register (0.85→1.00). Whatever happens, the job ends in exactly one terminal state
+written by this run, or is left alone because another run owns it now.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from trainhub import experiments, registry
+from trainhub.config import get_settings
+from trainhub.db import session_scope
+from trainhub.features import load_frame, resolve_feature_set
+from trainhub.jobs import config as job_config
+from trainhub.jobs import lifecycle
+from trainhub.jobs.joblog import JobLogHandler
+from trainhub.jobs.model import Job
+from trainhub.jobs.monitor import JobMonitor, RunLost
+from trainhub.pipeline import Cancelled, TrainingResult, save_artifact, train_model
+
+log = logging.getLogger("trainhub.job")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job_id: UUID
+    status: str  # completed | failed | cancelled | dropped (not ours to run) | lost
+    detail: str = ""
+
+
+def run_job(job_id: UUID, *, worker_id: str, num_threads: int = 1) -> Outcome:
+    with session_scope() as session:
+        job = lifecycle.claim_job(session, job_id=job_id, worker_id=worker_id)
+    if job is None:
+        # A duplicate or late message: the job already ran, runs elsewhere, or was cancelled.
+        log.info("job %s is not queued; message dropped", job_id)
+        return Outcome(job_id, "dropped")
+    with JobLogHandler(job.job_id) as logs, JobMonitor(job.job_id, job.attempt, logs) as monitor:
+        return _run_claimed(job, monitor, worker_id=worker_id, num_threads=num_threads)
+
+
+def _run_claimed(job: Job, monitor: JobMonitor, *, worker_id: str, num_threads: int) -> Outcome:
+    run = {"job_id": job.job_id, "attempt": job.attempt}
+    config = job_config.from_json(job.config)
+    log.info("job %s (%s/%s, attempt %d) started on %s", job.job_id, job.tenant_id,
+             job.model_name, job.attempt, worker_id)
+    experiment_id: UUID | None = None
+    try:
+        with session_scope() as session:
+            experiment_id = experiments.start_experiment(
+                session, tenant_id=job.tenant_id, job_id=job.job_id, model_type=job.model_type,
+                model_name=job.model_name, name=f"{job.model_name} {job.job_id}",
+                params=_experiment_params(config), lineage={"job_id": str(job.job_id)},
+            )
+            lifecycle.set_experiment(session, experiment_id=experiment_id, **run)
+        frame, lineage = _load_features(job, config, experiment_id)
+        monitor.check_cancelled()
+        result = train_model(
+            frame, model_type=job.model_type, target=config["target_variable"],
+            horizon=config["horizon"], validation_split=config["validation_split"],
+            test_split=config["test_split"], hyperparameters=config["hyperparameters"],
+            early_stopping_rounds=config["early_stopping_rounds"], num_threads=num_threads,
+            hooks=monitor,
+        )
+        monitor.progress(0.85, "register")
+        monitor.check_cancelled()
+        model_id = _register(job, result, monitor, experiment_id, lineage)
+    except Cancelled:
+        log.info("job %s cancelled at stage %s", job.job_id, monitor.stage)
+        _end(job, experiment_id, "cancelled", lambda s: lifecycle.cancel_running_job(s, **run))
+        return Outcome(job.job_id, "cancelled")
+    except RunLost as exc:
+        log.warning("%s; leaving the job to its new run", exc)
+        return Outcome(job.job_id, "lost")
+    except Exception as exc:  # noqa: BLE001 - every failure must end the job, never the worker
+        message = _readable(exc, monitor.stage)
+        log.exception("job %s failed: %s", job.job_id, message)
+        _end(job, experiment_id, "failed",
+             lambda s: lifecycle.fail_job(s, error_message=message, **run))
+        return Outcome(job.job_id, "failed", message)
+    log.info("job %s completed: model %s, metrics %s", job.job_id, model_id, result.metrics)
+    return Outcome(job.job_id, "completed", model_id)
+
+
+def _load_features(job: Job, config: dict[str, Any], experiment_id: UUID):
+    with session_scope() as session:
+        feature_set = resolve_feature_set(session, tenant_id=job.tenant_id, name=config["feature_set"])
+    with session_scope() as session:
+        frame = load_frame(session, feature_set=feature_set, start=config["start_date"],
+                           end=config["end_date"])
+        lineage = {
+            "feature_set": feature_set.name,
+            "feature_set_id": feature_set.feature_set_id,
+            "data_start": config["start_date"].isoformat(),
+            "data_end": config["end_date"].isoformat(),
+            "rows": len(frame),
+        }
+        experiments.set_lineage(session, experiment_id=experiment_id, lineage=lineage)
+    if frame.empty:
+        raise ValueError(f"feature set {feature_set.name} has no rows in "
+                         f"[{config['start_date']:%Y-%m-%d %H:%M}, {config['end_date']:%Y-%m-%d %H:%M})")
+    log.info("loaded %d rows of %s for [%s, %s)", len(frame), feature_set.name,
+             config["start_date"], config["end_date"])
+    return frame, lineage
+
+
+def _register(job: Job, result: TrainingResult, monitor: JobMonitor, experiment_id: UUID,
+              lineage: dict[str, Any]) -> str:
+    settings = get_settings()
+    path = registry.artifact_path_for(settings.artifact_dir, tenant_id=job.tenant_id,
+                                      model_name=job.model_name, job_id=job.job_id,
+                                      attempt=job.attempt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_artifact(result, path, metadata={**lineage, "job_id": str(job.job_id),
+                                          "tenant_id": job.tenant_id, "model_name": job.model_name})
+    metrics = _json_safe(result.metrics)
+    with session_scope() as session:
+        version = registry.register_model(
+            session, tenant_id=job.tenant_id, model_name=job.model_name,
+            model_type=job.model_type, job_id=job.job_id, experiment_id=experiment_id,
+            artifact_path=path, metrics=metrics, hyperparameters=_json_safe(result.hyperparameters),
+            feature_names=result.feature_names, lineage=lineage,
+        )
+        experiments.record_metric_series(session, experiment_id=experiment_id, series=monitor.series)
+        experiments.record_final_metrics(session, experiment_id=experiment_id, metrics=metrics)
+        experiments.record_params(session, experiment_id=experiment_id,
+                                  params={f"effective.{k}": v for k, v in result.hyperparameters.items()})
+        experiments.finish_experiment(session, experiment_id=experiment_id, status="completed",
+                                      metrics=metrics, model_id=version.model_id)
+        if not lifecycle.complete_job(session, job_id=job.job_id, attempt=job.attempt,
+                                      model_id=version.model_id, metrics=metrics):
+            # Rolls back the registration with it: a run that lost its job registers nothing.
+            raise RunLost(f"job {job.job_id} attempt {job.attempt} lost its claim before completing")
+    return version.model_id
+
+
+def _end(job: Job, experiment_id: UUID | None, status: str, transition) -> None:
+    with session_scope() as session:
+        if transition(session) and experiment_id is not None:
+            experiments.finish_experiment(session, experiment_id=experiment_id, status=status)
+
+
+def _experiment_params(config: dict[str, Any]) -> dict[str, Any]:
+    params = {k: (v.isoformat() if hasattr(v, "isoformat") else v)
+              for k, v in config.items() if k != "hyperparameters"}
+    params.update({f"hp.{k}": v for k, v in config["hyperparameters"].items()})
+    return params
+
+
+def _readable(exc: BaseException, stage: str) -> str:
+    text = str(exc) or type(exc).__name__
+    if not isinstance(exc, ValueError):
+        text = f"{type(exc).__name__}: {text}"
+    return f"{stage}: {text}"
+
+
+def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
+    """numpy scalars to Python numbers, NaN/inf to None: jsonb takes neither."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if hasattr(value, "item"):
+            value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        out[key] = value
+    return out

@@ -1,0 +1,1 @@
+"""Celery app and tasks: thin shims that call trainhub services."""

@@ -33,11 +33,11 @@ SEND_GRACE_SECONDS = 30
 _LOCK_KEY = "trainhub:recovery-lock"
 
 
-def recover(settings: Settings) -> None:
+def recover(settings: Settings, *, every_seconds: int = 5) -> None:
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
     try:
         # One sweep per interval across all workers is enough; the rest skip.
-        if not client.set(_LOCK_KEY, "1", nx=True, ex=5):
+        if not client.set(f"{_LOCK_KEY}:{settings.training_queue}", "1", nx=True, ex=max(1, every_seconds)):
             return
         with session_scope() as session:
             result = recover_stale_jobs(session, stale_after_seconds=settings.job_stale_after,

@@ -56,7 +56,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
                     heartbeat_worker(session, worker_id=worker.hostname,
                                      concurrency=worker.concurrency,
                                      queues=[settings.training_queue])
-                recover(settings)
+                recover(settings, every_seconds=int(self.interval))
             except Exception:  # noqa: BLE001 - the next beat retries; never kill the worker
                 log.warning("worker heartbeat failed", exc_info=True)
             self._stop.wait(self.interval)

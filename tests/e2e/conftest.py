@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 E2E_TENANT = f"e2e-{uuid.uuid4().hex[:6]}"
 
 
-@pytest.fixture(scope="session")
+# Package scope: the worker stops once the e2e tests are done, so it never consumes
+# the messages that other tests inspect.
+@pytest.fixture(scope="package")
 def worker(database_url, tmp_path_factory):
     from trainhub.config import get_settings
 

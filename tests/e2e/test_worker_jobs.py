@@ -231,8 +231,8 @@ def test_same_message_delivered_twice_runs_the_job_once(api, worker, e2e_tenant,
 def test_job_of_a_killed_worker_process_is_requeued_and_completes(api, worker, e2e_tenant, engine):
     tenant_id, headers = e2e_tenant
     job_id = submit(api, headers, tenant_id, config={
-        **LONG_TRAINING, "hyperparameters": {"n_estimators": 3000, "learning_rate": 0.01},
-        "early_stopping_rounds": 3000})
+        **LONG_TRAINING, "hyperparameters": {"n_estimators": 400, "learning_rate": 0.05},
+        "early_stopping_rounds": 400})
     wait_for(lambda: job(api, headers, job_id)["stage"] == "train", timeout=60, what="training to start")
     # SIGKILL every pool child: the one training dies mid-fit without a word.
     for child in psutil.Process(worker["process"].pid).children(recursive=True):

@@ -2,6 +2,8 @@
 
 Read by the worker app, beat, Flower and the enqueueing client alike.
 """
+from celery.schedules import crontab
+
 from trainhub.config import get_settings
 from trainhub.queue import DEFAULT_REDIS_PRIORITY
 
@@ -57,3 +59,16 @@ task_publish_retry_policy = {"max_retries": 2, "interval_start": 0, "interval_st
 worker_send_task_events = True
 task_send_sent_event = True
 worker_hijack_root_logger = False
+
+# Housekeeping runs on its own queue, so a backlog of training jobs never delays it
+# behind hours of work in the same list; every worker consumes both queues.
+task_routes = {
+    "trainhub.run_job": {"queue": _settings.training_queue},
+    "trainhub.cleanup_old_training_data": {"queue": _settings.maintenance_queue},
+}
+beat_schedule = {
+    "trainhub.cleanup_old_training_data": {
+        "task": "trainhub.cleanup_old_training_data",
+        "schedule": crontab(hour=3, minute=17),
+    },
+}

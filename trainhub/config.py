@@ -51,6 +51,8 @@ class Settings:
     job_max_attempts: int
     worker_concurrency: int
     training_queue: str
+    # Retention and other housekeeping tasks; every worker consumes it too.
+    maintenance_queue: str
     max_request_bytes: int
     environment: str
     # Client side of the CLI: where the REST API is and which key to present.
@@ -105,6 +107,7 @@ def load_settings() -> Settings:
         job_max_attempts=_env_int("TRAINHUB_JOB_MAX_ATTEMPTS", 3),
         worker_concurrency=_env_int("TRAINHUB_WORKER_CONCURRENCY", os.cpu_count() or 1),
         training_queue=os.environ.get("TRAINHUB_TRAINING_QUEUE") or "training",
+        maintenance_queue=os.environ.get("TRAINHUB_MAINTENANCE_QUEUE") or "maintenance",
         max_request_bytes=_env_int("TRAINHUB_MAX_REQUEST_BYTES", 1024 * 1024),
         environment=os.environ.get("TRAINHUB_ENV") or "development",
         api_url=(os.environ.get("TRAINHUB_API_URL") or "http://127.0.0.1:8000").rstrip("/"),

@@ -11,6 +11,7 @@ import os
 import threading
 
 from celery import bootsteps
+from celery.signals import worker_ready
 
 from trainhub.config import get_settings
 from trainhub.db import session_scope
@@ -31,6 +32,10 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         self.interval = float(os.environ.get("TRAINHUB_WORKER_HEARTBEAT_SECONDS", "5"))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Announce capacity only once the consumer takes messages, or /stats and
+        # `trainhub up` would count slots that cannot run anything yet.
+        self._consuming = threading.Event()
+        worker_ready.connect(lambda **_: self._consuming.set(), weak=False)
 
     def start(self, worker):
         self._stop.clear()
@@ -50,6 +55,9 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
 
     def _loop(self, worker):
         settings = get_settings()
+        while not self._consuming.wait(0.1):
+            if self._stop.is_set():
+                return
         while not self._stop.is_set():
             try:
                 with session_scope() as session:

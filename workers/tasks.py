@@ -22,3 +22,15 @@ def run_job(self, job_id: str) -> dict:
         return {"job_id": job_id, "status": "invalid"}
     outcome = run(parsed, worker_id=self.request.hostname or "unknown", num_threads=lightgbm_threads())
     return {"job_id": job_id, "status": outcome.status, "detail": outcome.detail}
+
+
+@app.task(name="trainhub.cleanup_old_training_data")
+def cleanup_old_training_data() -> dict:
+    """Daily retention sweep (beat)."""
+    from trainhub.db import session_scope
+    from trainhub.retention import cleanup_old_training_data as cleanup
+
+    with session_scope() as session:
+        deleted = cleanup(session)
+    log.info("retention cleanup deleted %s", deleted)
+    return deleted

@@ -114,6 +114,9 @@ def up(api_port: int, flower_port: int, concurrency: int, demo: bool, detach: bo
         return
     click.echo("TrainHub is up. Ctrl-C stops it (or `trainhub down` from another shell).")
     while not stopping:
+        if not stack.running(settings):
+            click.echo("stopped by `trainhub down`")
+            return
         gone = stack.exited(pids)
         if gone:
             click.secho(f"{', '.join(gone)} exited; see {settings.state_dir / 'logs'}", fg="red", err=True)

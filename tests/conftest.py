@@ -21,19 +21,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 RUN_ID = uuid.uuid4().hex[:8]
-STATE_DIR = Path(os.environ.get("TRAINHUB_TEST_STATE_DIR") or ".trainhub-test").resolve()
+STATE_DIR = Path(os.environ.get("TRAINHUB_TEST_STATE_DIR") or ".trainhub/test-servers").resolve()
 
 
-def _server_urls() -> tuple[str, str]:
+def _server_urls() -> tuple[str, str, bool]:
+    """Server URLs, and whether this run started embedded servers it should stop."""
     db_url = os.environ.get("TRAINHUB_TEST_DATABASE_URL")
     redis_url = os.environ.get("TRAINHUB_TEST_REDIS_URL")
-    if not db_url:
-        from trainhub.embedded import ensure_postgres
-        db_url = ensure_postgres(STATE_DIR)
-    if not redis_url:
-        from trainhub.embedded import ensure_redis
-        redis_url = ensure_redis(STATE_DIR)
-    return db_url, redis_url
+    started = False
+    if not (db_url and redis_url):
+        from trainhub.embedded import embedded_status, ensure_postgres, ensure_redis
+        status = embedded_status(STATE_DIR)
+        started = not any(server.get("running") for server in status.values())
+        db_url = db_url or ensure_postgres(STATE_DIR)
+        redis_url = redis_url or ensure_redis(STATE_DIR)
+    return db_url, redis_url, started
 
 
 def _create_test_database(server_url: str) -> str:
@@ -56,7 +58,7 @@ def _drop_test_database(test_url: str) -> None:
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory) -> Iterator[str]:
-    server_db, server_redis = _server_urls()
+    server_db, server_redis, started_embedded = _server_urls()
     test_url = _create_test_database(server_db)
     state = tmp_path_factory.mktemp("state")
     # Every process of the run (workers and CLIs included) inherits these.
@@ -77,6 +79,9 @@ def database_url(tmp_path_factory) -> Iterator[str]:
     from trainhub.db import get_engine
     get_engine(test_url).dispose()
     _drop_test_database(test_url)
+    if started_embedded:
+        from trainhub.embedded import stop_embedded
+        stop_embedded(STATE_DIR)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,9 @@ import subprocess
 import sys
 import threading
 import json
+import shutil
+import tempfile
+from pathlib import Path
 
 import psutil
 import pytest
@@ -42,7 +45,17 @@ def _family(pids) -> set[int]:
     return found
 
 
-def test_up_runs_a_demo_job_on_embedded_servers_and_down_leaves_nothing(tmp_path):
+@pytest.fixture
+def state_root():
+    # Not tmp_path: a root-run PostgreSQL drops to its own account, and pytest resets
+    # its base temp dir to 0700 at every session start.
+    root = Path(tempfile.mkdtemp(prefix="trainhub-up-"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_up_runs_a_demo_job_on_embedded_servers_and_down_leaves_nothing(state_root):
+    tmp_path = state_root
     api_port, flower_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in {"TRAINHUB_DATABASE_URL", "TRAINHUB_REDIS_URL", "FLOWER_BASIC_AUTH",

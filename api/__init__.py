@@ -10,6 +10,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     from api import auth, db, errors, health, jobs, stats
     from api.extensions import api
 
+    # Resources behind bearer-key auth, one blueprint each.
+    tenant_resources = [
+        jobs.blp,
+        stats.blp,
+    ]
+
     settings = get_settings()
     app = Flask("trainhub")
     app.config.update(
@@ -33,7 +39,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     db.init_app(app)
     errors.init_app(app)
-    for blueprint in (jobs.blp, stats.blp):
+    for blueprint in tenant_resources:
         blueprint.before_request(auth.require_principal)
         api.register_blueprint(blueprint)
     api.register_blueprint(health.blp)

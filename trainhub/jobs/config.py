@@ -38,6 +38,13 @@ class TrainingConfigSchema(StrictSchema):
     n_workers = fields.Integer(load_default=1, validate=validate.Range(1, 64))
     schedule = fields.String(load_default=None, allow_none=True,
                              metadata={"description": "Cron expression for retraining"})
+    series_id = fields.String(load_default="", validate=validate.Length(max=128),
+                              metadata={"description": "Series of a multi-series feature set"})
+    # Champion/challenger gate: promote the new version to production only when it beats
+    # the current production version on promotion_metric by promotion_margin (relative).
+    auto_promote = fields.Boolean(load_default=False)
+    promotion_metric = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 64))
+    promotion_margin = fields.Float(load_default=0.0, validate=validate.Range(0, 1))
 
     @validates("schedule")
     def _cron(self, value: str | None, **_: Any) -> None:

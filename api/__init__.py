@@ -8,12 +8,17 @@ from trainhub.config import get_settings
 
 def create_app(overrides: dict | None = None) -> Flask:
     from api import auth, db, errors, health, jobs, stats
+    from api import schedules
+    from api import experiments, models
     from api.extensions import api
 
     # Resources behind bearer-key auth, one blueprint each.
     tenant_resources = [
         jobs.blp,
         stats.blp,
+        schedules.blp,
+        experiments.blp,
+        models.blp,
     ]
 
     settings = get_settings()
@@ -31,7 +36,6 @@ def create_app(overrides: dict | None = None) -> Flask:
             "info": {"description": "Submit, watch and manage training jobs."},
         },
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
-        JSON_SORT_KEYS=False,
     )
     app.config.update(overrides or {})
 

@@ -171,19 +171,4 @@ def tenants(db) -> TenantFactory:
     return TenantFactory(db)
 
 
-SEED_JOB_REQUEST = {
-    "tenant_id": "tenant-123",
-    "model_type": "forecast",
-    "model_name": "load_forecast",
-    "config": {
-        "start_date": "2025-01-01T00:00:00Z",
-        "end_date": "2025-10-01T00:00:00Z",
-        "feature_set": "forecast_basic",
-        "target_variable": "load_kw",
-        "horizon": 24,
-        "enable_hpo": False,
-        "validation_split": 0.2,
-        "test_split": 0.1,
-    },
-    "priority": "normal",
-}
+from trainhub.examples import SEED_JOB_REQUEST  # noqa: E402,F401 - tests import it from here

@@ -8,23 +8,9 @@ import sqlalchemy as sa
 
 from trainhub import stack
 from trainhub.config import Settings
+from trainhub.examples import job_request
 
 DEMO_TENANT = "demo"
-DEMO_JOB = {
-    "model_type": "forecast",
-    "model_name": "load_forecast",
-    "config": {
-        "start_date": "2025-01-01T00:00:00Z",
-        "end_date": "2025-10-01T00:00:00Z",
-        "feature_set": "forecast_basic",
-        "target_variable": "load_kw",
-        "horizon": 24,
-        "enable_hpo": False,
-        "validation_split": 0.2,
-        "test_split": 0.1,
-    },
-    "priority": "normal",
-}
 
 
 def step(text: str) -> None:
@@ -53,7 +39,7 @@ def bring_up(settings: Settings, config: stack.StackConfig, *, demo: bool) -> di
 
         client = TrainHubClient(api_url, api_key)
         step("submitting the demo job (one year of hourly load, 24 h ahead)")
-        job = client.start_job(DEMO_JOB)
+        job = client.start_job(job_request())
         done = follow_job(client, job["job_id"])
         print_metrics(done)
     _tour(settings, config, api_key)

@@ -70,9 +70,9 @@ def _parse_value(raw: str) -> Any:
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the job with a progress bar")
 def submit(config_file: Path | None, wait: bool, hyperparameters: tuple[str, ...], **options: Any) -> None:
     """Submit a training job and follow it until it ends."""
-    from trainhub.cli.bootstrap import DEMO_JOB
+    from trainhub.examples import job_request
 
-    body = json.loads(config_file.read_text()) if config_file else json.loads(json.dumps(DEMO_JOB))
+    body = json.loads(config_file.read_text()) if config_file else job_request()
     for key in ("model_type", "model_name", "priority"):
         if options[key] is not None:
             body[key] = options[key]

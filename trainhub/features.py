@@ -1,14 +1,15 @@
-"""Feature sets in PostgreSQL: named per tenant, rows moved with COPY both ways.
+"""Feature sets: a tenant's named time series, their definition and summary.
 
-Rows store their values as one float array in the order of the set's `columns`.
-The built-in demo sets are ordinary feature sets whose rows are generated
-(deterministically) the first time a tenant uses them.
+A set names its value columns once; each row stores its values as one float array in
+that order (trainhub/feature_rows.py moves them with COPY). Files are loaded by
+trainhub/ingest.py. The built-in demo sets are ordinary feature sets whose rows are
+generated (deterministically) the first time a tenant uses them.
 """
 from __future__ import annotations
 
-import io
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,9 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from trainhub import feature_rows
 from trainhub import tables as t
 from trainhub.demo_data import DEMO_FEATURE_SETS, generate_demo_frame
-from trainhub.errors import NotFound
+from trainhub.errors import InvalidInput, NotFound
+from trainhub.feature_definition import frequency_step, resolve_definition
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 # rolling windows that end today.
 DEMO_START = datetime(2016, 1, 1, tzinfo=timezone.utc)
 DEMO_END = datetime(2027, 1, 1, tzinfo=timezone.utc)
+# Series listed in one set's details; the counts cover all of them.
+SERIES_LISTED = 1000
 
 
 class FeatureSetNotFound(NotFound):
@@ -46,17 +51,60 @@ class FeatureSet:
     frequency: str
     definition: dict[str, Any]
     builtin: bool
+    timestamp_column: str = "ts"
+    series_column: str | None = None
 
 
-def get_feature_set(session: Session, *, tenant_id: str, name: str) -> FeatureSet:
-    row = session.execute(
-        sa.select(t.feature_sets).where(t.feature_sets.c.tenant_id == tenant_id,
-                                        t.feature_sets.c.name == name)
-    ).first()
+@dataclass(frozen=True)
+class SeriesSummary:
+    series_id: str
+    rows: int
+    first_ts: datetime
+    last_ts: datetime
+    missing_timestamps: int  # grid steps between first_ts and last_ts without a row
+    gap_count: int  # runs of missing timestamps
+    gaps: list[dict[str, Any]]  # the first few runs: from, to, missing
+    missing_values: dict[str, int]  # per column, cells without a value
+
+
+@dataclass(frozen=True)
+class FeatureSetDetails:
+    feature_set_id: int
+    tenant_id: str
+    name: str
+    columns: list[str]
+    target_column: str
+    frequency: str
+    timestamp_column: str
+    series_column: str | None
+    definition: dict[str, Any]
+    builtin: bool
+    created_at: datetime
+    updated_at: datetime
+    rows: int
+    series_count: int
+    first_ts: datetime | None
+    last_ts: datetime | None
+    missing_timestamps: int
+    gap_count: int
+    missing_values: dict[str, int]
+    series: list[SeriesSummary] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FeatureSetPage:
+    feature_sets: list[FeatureSetDetails]
+    total: int
+    page: int
+    page_size: int
+
+
+def get_feature_set(session: Session, *, tenant_id: str, name: str, lock: bool = False) -> FeatureSet:
+    query = sa.select(t.feature_sets).where(t.feature_sets.c.tenant_id == tenant_id, t.feature_sets.c.name == name)
+    row = session.execute(query.with_for_update() if lock else query).first()
     if row is None:
         raise FeatureSetNotFound(name)
-    m = row._mapping
-    return FeatureSet(**{f: m[f] for f in FeatureSet.__dataclass_fields__})
+    return _feature_set(row._mapping)
 
 
 def resolve_feature_set(session: Session, *, tenant_id: str, name: str) -> FeatureSet:
@@ -66,6 +114,115 @@ def resolve_feature_set(session: Session, *, tenant_id: str, name: str) -> Featu
     return get_feature_set(session, tenant_id=tenant_id, name=name)
 
 
+def create_feature_set(session: Session, *, tenant_id: str, name: str, columns: list[str], target_column: str,
+                       frequency: str, definition: dict[str, Any], timestamp_column: str = "ts",
+                       series_column: str | None = None, builtin: bool = False) -> FeatureSet | None:
+    """Insert a set; None if the tenant already has one of that name (the unique key decides)."""
+    check_definition(definition, columns=columns, target_column=target_column, frequency=frequency)
+    row = session.execute(
+        pg_insert(t.feature_sets)
+        .values(tenant_id=tenant_id, name=name, columns=columns, target_column=target_column,
+                frequency=frequency, definition=definition, builtin=builtin,
+                timestamp_column=timestamp_column, series_column=series_column)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "name"])
+        .returning(*t.feature_sets.c)
+    ).first()
+    return None if row is None else _feature_set(row._mapping)
+
+
+def check_definition(definition: dict[str, Any], *, columns: list[str], target_column: str, frequency: str) -> None:
+    """A definition must make sense for the set's frequency and name only its columns."""
+    try:
+        spec = resolve_definition(definition, frequency=frequency)
+    except ValueError as exc:
+        raise InvalidInput({"definition": [str(exc)]}) from None
+    named = [*(spec.exogenous or []), *([spec.label] if spec.label else [])]
+    unknown = [column for column in named if column not in columns]
+    if unknown:
+        raise InvalidInput({"definition": [f"columns {unknown} are not in the set; its columns: {columns}"]})
+    if target_column in (spec.exogenous or []) or target_column == spec.label:
+        raise InvalidInput({"definition": [f"the target {target_column!r} cannot be an exogenous input or the label"]})
+
+
+def update_definition(session: Session, *, tenant_id: str, name: str, definition: dict[str, Any]) -> FeatureSetDetails:
+    """Replace a set's feature definition; jobs started afterwards engineer features by it."""
+    feature_set = get_feature_set(session, tenant_id=tenant_id, name=name, lock=True)
+    check_definition(definition, columns=feature_set.columns, target_column=feature_set.target_column,
+                     frequency=feature_set.frequency)
+    session.execute(sa.update(t.feature_sets)
+                    .where(t.feature_sets.c.feature_set_id == feature_set.feature_set_id)
+                    .values(definition=definition))
+    return describe_feature_set(session, tenant_id=tenant_id, name=name)
+
+
+def delete_feature_set(session: Session, *, tenant_id: str, name: str) -> None:
+    """Delete a set with its rows. A demo set deleted is generated afresh on next use."""
+    deleted = session.execute(
+        sa.delete(t.feature_sets).where(t.feature_sets.c.tenant_id == tenant_id, t.feature_sets.c.name == name)
+    ).rowcount
+    if not deleted:
+        raise FeatureSetNotFound(name)
+
+
+def describe_feature_set(session: Session, *, tenant_id: str, name: str,
+                         materialise_demo: bool = False) -> FeatureSetDetails:
+    """A set with its summary: rows, series, time range, missing timestamps and values.
+
+    With materialise_demo a built-in demo name the tenant has not used yet is generated
+    first, as a job would, so it reads like any other set.
+    """
+    if materialise_demo and name in DEMO_FEATURE_SETS:
+        ensure_demo_feature_set(session, tenant_id=tenant_id, name=name)
+    row = session.execute(
+        sa.select(t.feature_sets).where(t.feature_sets.c.tenant_id == tenant_id, t.feature_sets.c.name == name)
+    ).first()
+    if row is None:
+        raise FeatureSetNotFound(name)
+    return _details(session, [row._mapping], with_series=True)[0]
+
+
+def list_feature_sets(session: Session, *, tenant_scope: str | None, tenant_id: str | None = None,
+                      page: int = 1, page_size: int = 20) -> FeatureSetPage:
+    """A tenant's sets by name (every tenant's for an admin scope, or the one asked for)."""
+    where = []
+    if tenant_scope is not None:
+        where.append(t.feature_sets.c.tenant_id == tenant_scope)
+    if tenant_id is not None:
+        where.append(t.feature_sets.c.tenant_id == tenant_id)
+    total = session.execute(sa.select(sa.func.count()).select_from(t.feature_sets).where(*where)).scalar_one()
+    rows = session.execute(
+        sa.select(t.feature_sets).where(*where)
+        .order_by(t.feature_sets.c.tenant_id, t.feature_sets.c.name)
+        .limit(page_size).offset((page - 1) * page_size)
+    ).all()
+    return FeatureSetPage(_details(session, [r._mapping for r in rows], with_series=False), total, page, page_size)
+
+
+def series_ids(session: Session, *, feature_set_id: int) -> list[str]:
+    return list(session.execute(
+        sa.select(t.feature_set_series.c.series_id)
+        .where(t.feature_set_series.c.feature_set_id == feature_set_id)
+        .order_by(t.feature_set_series.c.series_id)
+    ).scalars())
+
+
+def choose_series(session: Session, *, feature_set: FeatureSet, series_id: str) -> str:
+    """The series a job trains on: the one named, or the set's only series when none is.
+
+    Raises ValueError (the job's readable failure) when the name does not pick one.
+    """
+    known = series_ids(session, feature_set_id=feature_set.feature_set_id)
+    if series_id in known or (series_id == "" and not known):
+        return series_id
+    if series_id == "" and len(known) == 1:
+        return known[0]
+    listed = ", ".join(repr(s) for s in known[:20]) + (" …" if len(known) > 20 else "")
+    if series_id == "":
+        raise ValueError(f"feature set {feature_set.name} has {len(known)} series ({listed}); "
+                         "choose one with config.series_id")
+    raise ValueError(f"feature set {feature_set.name} has no series {series_id!r}; its series: {listed}")
+
+
 def ensure_demo_feature_set(session: Session, *, tenant_id: str, name: str) -> bool:
     """Create and fill a demo set for the tenant unless it exists; True when created.
 
@@ -73,64 +230,99 @@ def ensure_demo_feature_set(session: Session, *, tenant_id: str, name: str) -> b
     INSERT waits for this transaction and then does nothing, so rows are written once.
     """
     spec = DEMO_FEATURE_SETS[name]
-    feature_set_id = session.execute(
-        pg_insert(t.feature_sets)
-        .values(tenant_id=tenant_id, name=name, columns=spec["columns"],
-                target_column=spec["target"], frequency=spec["frequency"],
-                definition={"description": spec["description"], "label": spec["label"]},
-                builtin=True)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "name"])
-        .returning(t.feature_sets.c.feature_set_id)
-    ).scalar()
-    if feature_set_id is None:
+    created = create_feature_set(
+        session, tenant_id=tenant_id, name=name, columns=spec["columns"], target_column=spec["target"],
+        frequency=spec["frequency"], definition={"description": spec["description"], "label": spec["label"]},
+        builtin=True,
+    )
+    if created is None:
         return False
     frame = generate_demo_frame(name, DEMO_START, DEMO_END)
-    copy_rows(session, feature_set_id=feature_set_id, columns=spec["columns"], frame=frame)
+    copy_rows(session, feature_set_id=created.feature_set_id, columns=spec["columns"], frame=frame)
     log.info("generated demo feature set %s for tenant %s: %d rows", name, tenant_id, len(frame))
     return True
 
 
 def copy_rows(session: Session, *, feature_set_id: int, columns: list[str], frame: pd.DataFrame,
               series_id: str = "") -> int:
-    """Bulk-load rows (a `ts` column plus `columns`) with COPY; returns the row count.
+    """Bulk-load a frame (a `ts` column plus `columns`) into one series; returns the row count.
 
-    Missing values travel as NULL array elements so they stay visible as gaps.
+    Rows replace those of the same timestamps; the set's summary is brought up to date.
     """
-    values = frame[columns].to_numpy(dtype=np.float64)
-    cells = np.where(np.isnan(values), "NULL", values.astype(str))
-    arrays = ["{" + ",".join(row) + "}" for row in cells]
-    ts = pd.to_datetime(frame["ts"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S+00")
-    buffer = io.StringIO()
-    pd.DataFrame({"id": feature_set_id, "series": series_id, "ts": ts, "vals": arrays}).to_csv(
-        buffer, index=False, header=False)
-    buffer.seek(0)
-    with session.connection().connection.cursor() as cursor:
-        cursor.copy_expert(
-            "COPY feature_rows (feature_set_id, series_id, ts, vals) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (series_id))",
-            buffer,
-        )
+    timestamps = pd.to_datetime(frame["ts"], utc=True).dt.as_unit("ns")
+    rows = feature_rows.Rows(
+        series_codes=np.zeros(len(frame), dtype=np.int64), series_names=[series_id],
+        ts_ns=timestamps.astype("int64").to_numpy(), values=frame[columns].to_numpy(dtype=np.float64),
+    )
+    frequency = session.execute(
+        sa.select(t.feature_sets.c.frequency).where(t.feature_sets.c.feature_set_id == feature_set_id)
+    ).scalar_one()
+    store_rows(session, feature_set_id=feature_set_id, rows=rows, n_columns=len(columns), frequency=frequency)
     return len(frame)
+
+
+def store_rows(session: Session, *, feature_set_id: int, rows: feature_rows.Rows, n_columns: int, frequency: str,
+               progress: feature_rows.Progress | None = None,
+               on_summarise: Callable[[], None] | None = None) -> feature_rows.WriteResult:
+    """Write rows and refresh the summaries of the series they touch."""
+    result = feature_rows.write_rows(session, feature_set_id=feature_set_id, rows=rows, progress=progress)
+    if on_summarise is not None:
+        on_summarise()
+    touched = [rows.series_names[code] for code in np.unique(rows.series_codes)]
+    feature_rows.refresh_summaries(session, feature_set_id=feature_set_id, series_ids=touched,
+                                   n_columns=n_columns, step=frequency_step(frequency))
+    # A load is a change of the set: its updated_at says when the data last changed.
+    session.execute(sa.update(t.feature_sets).where(t.feature_sets.c.feature_set_id == feature_set_id)
+                    .values(updated_at=sa.func.clock_timestamp()))
+    return result
 
 
 def load_frame(session: Session, *, feature_set: FeatureSet, start: datetime, end: datetime,
                series_id: str = "") -> pd.DataFrame:
-    """Rows with ts in [start, end), oldest first: a `ts` column plus one per set column.
+    """Rows of one series with ts in [start, end), oldest first: `ts` plus one column per set column."""
+    return feature_rows.load_frame(session, feature_set_id=feature_set.feature_set_id, columns=feature_set.columns,
+                                   start=start, end=end, series_id=series_id)
 
-    COPY … TO STDOUT streams the rows as CSV, which pandas parses in C: several
-    times faster than fetching array rows through the driver.
-    """
-    selected = ", ".join(f"vals[{i}] AS c{i}" for i in range(1, len(feature_set.columns) + 1))
-    query = session.connection().connection.cursor().mogrify(
-        f"SELECT ts, {selected} FROM feature_rows "
-        "WHERE feature_set_id = %s AND series_id = %s AND ts >= %s AND ts < %s ORDER BY ts",
-        (feature_set.feature_set_id, series_id, start, end),
-    ).decode()
-    buffer = io.StringIO()
-    with session.connection().connection.cursor() as cursor:
-        cursor.execute("SET LOCAL TIME ZONE 'UTC'")
-        cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer)
-    buffer.seek(0)
-    frame = pd.read_csv(buffer)
-    frame.columns = ["ts", *feature_set.columns]
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
-    return frame
+
+def _feature_set(m) -> FeatureSet:
+    return FeatureSet(**{f: m[f] for f in FeatureSet.__dataclass_fields__})
+
+
+def _details(session: Session, sets: list, *, with_series: bool) -> list[FeatureSetDetails]:
+    ids = [m["feature_set_id"] for m in sets]
+    summaries: dict[int, list] = {i: [] for i in ids}
+    if ids:
+        for row in session.execute(
+            sa.select(t.feature_set_series).where(t.feature_set_series.c.feature_set_id.in_(ids))
+            .order_by(t.feature_set_series.c.feature_set_id, t.feature_set_series.c.series_id)
+        ):
+            summaries[row.feature_set_id].append(row)
+    out = []
+    for m in sets:
+        rows = summaries[m["feature_set_id"]]
+        columns = list(m["columns"])
+        missing_values = dict.fromkeys(columns, 0)
+        for row in rows:
+            for column, count in zip(columns, row.missing_values, strict=False):
+                missing_values[column] += count
+        series = [
+            SeriesSummary(
+                series_id=row.series_id, rows=row.row_count, first_ts=row.first_ts, last_ts=row.last_ts,
+                missing_timestamps=row.missing_timestamps, gap_count=row.gap_count, gaps=list(row.gaps),
+                missing_values=dict(zip(columns, row.missing_values, strict=False)),
+            )
+            for row in rows[:SERIES_LISTED]
+        ] if with_series else []
+        out.append(FeatureSetDetails(
+            feature_set_id=m["feature_set_id"], tenant_id=m["tenant_id"], name=m["name"], columns=columns,
+            target_column=m["target_column"], frequency=m["frequency"], timestamp_column=m["timestamp_column"],
+            series_column=m["series_column"], definition=m["definition"], builtin=m["builtin"],
+            created_at=m["created_at"], updated_at=m["updated_at"],
+            rows=sum(row.row_count for row in rows), series_count=len(rows),
+            first_ts=min((row.first_ts for row in rows), default=None),
+            last_ts=max((row.last_ts for row in rows), default=None),
+            missing_timestamps=sum(row.missing_timestamps for row in rows),
+            gap_count=sum(row.gap_count for row in rows),
+            missing_values=missing_values, series=series,
+        ))
+    return out

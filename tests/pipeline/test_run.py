@@ -204,3 +204,49 @@ def test_each_stage_is_logged_to_the_pipeline_logger(one_year, caplog):
 
     messages = [record.getMessage() for record in caplog.records if record.name == "trainhub.pipeline"]
     assert [message.split()[0] for message in messages] == ["preprocessed", "trained", "evaluated"]
+
+
+def test_forecast_metrics_carry_the_seasonal_naive_baseline_on_the_same_test_rows(one_year):
+    result = train(one_year)
+
+    # Season one day, horizon one day: the naive forecast of t + 24 h is the value at t.
+    load_at = one_year.set_index("ts")["load_kw"]
+    naive = load_at.reindex(pd.DatetimeIndex(result.test_ts).tz_localize(UTC)).to_numpy()
+    naive_mae = np.mean(np.abs(naive - result.test_actual))
+    assert result.metrics["baseline_mae"] == pytest.approx(naive_mae)
+    assert result.metrics["baseline_rows"] == result.n_test
+    assert result.metrics["baseline_season_hours"] == 24
+    assert result.metrics["mae_improvement"] == pytest.approx(1 - result.metrics["mae"] / naive_mae)
+    assert result.metrics["mae_improvement"] > 0.2
+
+
+def test_a_horizon_beyond_one_season_takes_the_naive_value_whole_seasons_back(one_year):
+    result = train(one_year, horizon=36, hyperparameters={"n_estimators": 5})
+
+    # 36 h ahead with a 24 h season: two seasons back from t + 36 h is t - 12 h, known at t.
+    load_at = one_year.set_index("ts")["load_kw"]
+    when = pd.DatetimeIndex(result.test_ts).tz_localize(UTC) - pd.Timedelta(hours=12)
+    naive_mae = np.mean(np.abs(load_at.reindex(when).to_numpy() - result.test_actual))
+    assert result.metrics["baseline_mae"] == pytest.approx(naive_mae)
+
+
+def test_daily_data_is_compared_with_the_value_a_week_earlier():
+    ts = pd.date_range("2018-01-01", periods=1500, freq="D", tz="UTC")
+    weekly = np.array([1.0, 1.1, 1.2, 1.15, 1.3, 0.6, 0.5])
+    rng = np.random.default_rng(0)
+    raw = pd.DataFrame({"ts": ts, "sales": 100 * weekly[ts.day_of_week] + rng.normal(0, 3, len(ts))})
+
+    result = train(raw, target="sales", frequency="D", hyperparameters={"n_estimators": 50})
+
+    sales_at = raw.set_index("ts")["sales"]
+    when = pd.DatetimeIndex(result.test_ts).tz_localize(UTC) + pd.Timedelta(days=1) - pd.Timedelta(days=7)
+    naive_mae = np.mean(np.abs(sales_at.reindex(when).to_numpy() - result.test_actual))
+    assert result.metrics["baseline_season_hours"] == 168
+    assert result.metrics["baseline_mae"] == pytest.approx(naive_mae)
+    assert result.frequency == "D" and result.feature_definition["lags"] == ["1d", "7d"]
+
+
+def test_anomaly_models_have_no_forecast_baseline(one_year_with_anomalies):
+    result = train(one_year_with_anomalies, model_type="anomaly")
+
+    assert not any(name.startswith("baseline") for name in result.metrics)

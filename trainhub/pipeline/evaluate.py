@@ -1,9 +1,12 @@
 """Test-set metrics, as plain Python numbers ready to be stored as JSON."""
 
 import numpy as np
+import pandas as pd
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import f1_score, precision_score, r2_score, recall_score, roc_auc_score
 from sklearn.pipeline import Pipeline
+
+from trainhub.pipeline.features import frequency_step, horizon_in_steps, regular_series, season_of
 
 # A bare forest, or the Pipeline train_anomaly_detector builds around one.
 AnomalyModel = IsolationForest | Pipeline
@@ -47,3 +50,49 @@ def anomaly_metrics(model: AnomalyModel, X_test: np.ndarray, y_test: np.ndarray 
         "roc_auc": float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else None,
     }
     return metrics
+
+
+def seasonal_naive_forecast(
+    raw: pd.DataFrame, *, target: str, horizon: int, frequency: str, ts: np.ndarray
+) -> np.ndarray:
+    """The seasonal-naive forecast of the target `horizon` hours after each of `ts`.
+
+    It is the value one season (a day for hourly data, a week for daily data, see
+    season_of) before the predicted time, or as many whole seasons back as it takes to
+    reach a value known at t: the forecast made at t never looks past t. NaN where the
+    series has no value there.
+    """
+    step = frequency_step(frequency)
+    season_steps = int(season_of(frequency) // step)
+    horizon_steps = horizon_in_steps(horizon, step)
+    seasons_back = (horizon_steps - 1) // season_steps + 1
+    offset = (horizon_steps - seasons_back * season_steps) * step
+    series = regular_series(raw, target, frequency)[target]
+    when = pd.DatetimeIndex(ts)
+    when = when.tz_localize("UTC") if when.tz is None else when.tz_convert("UTC")
+    return series.reindex(when + offset).to_numpy(dtype=float)
+
+
+def baseline_metrics(y_true: np.ndarray, y_pred: np.ndarray, baseline: np.ndarray, *,
+                     season: pd.Timedelta) -> dict[str, float | None]:
+    """The seasonal-naive baseline scored on the same test rows as the model.
+
+    mae_improvement is 1 - mae / baseline_mae: 0.3 means the model's error is 30 % lower
+    than the baseline's, 0 or less means the model is worth nothing over it. Rows
+    where the baseline has no value (a gap one season back) are left out of both.
+    """
+    known = ~np.isnan(baseline)
+    if not known.any():
+        return {"baseline_mae": None, "baseline_rmse": None, "baseline_mape": None, "mae_improvement": None,
+                "baseline_season_hours": season / pd.Timedelta(hours=1), "baseline_rows": 0}
+    model = regression_metrics(y_true[known], y_pred[known])
+    naive = regression_metrics(y_true[known], baseline[known])
+    improvement = None if naive["mae"] == 0 else 1.0 - model["mae"] / naive["mae"]
+    return {
+        "baseline_mae": naive["mae"],
+        "baseline_rmse": naive["rmse"],
+        "baseline_mape": naive["mape"],
+        "mae_improvement": improvement,
+        "baseline_season_hours": season / pd.Timedelta(hours=1),
+        "baseline_rows": int(known.sum()),
+    }

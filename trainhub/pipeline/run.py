@@ -1,4 +1,4 @@
-"""The pipeline's one entry point: raw hourly frame in, fitted model and metrics out."""
+"""The pipeline's one entry point: a raw regular time series in, fitted model and metrics out."""
 
 import logging
 import time
@@ -10,8 +10,10 @@ import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
 from trainhub.pipeline.anomaly import train_anomaly_detector
-from trainhub.pipeline.evaluate import anomaly_metrics, anomaly_scores, regression_metrics
-from trainhub.pipeline.features import LABEL_COLUMNS, engineer_features
+from trainhub.pipeline.evaluate import (
+    anomaly_metrics, anomaly_scores, baseline_metrics, regression_metrics, seasonal_naive_forecast,
+)
+from trainhub.pipeline.features import LABEL_COLUMNS, FeatureSpec, engineer_features, resolve_definition, season_of
 from trainhub.pipeline.forecast import train_forecaster
 from trainhub.pipeline.hooks import PipelineHooks
 from trainhub.pipeline.split import time_split
@@ -32,7 +34,7 @@ class TrainingResult:
     metrics: dict[str, Any]
     model_type: str
     target: str
-    horizon: int  # always 0 for anomaly models: they judge the hour they see
+    horizon: int  # hours; always 0 for anomaly models: they judge the step they see
     best_iteration: int | None  # boosting rounds the model uses; None for anomaly models
     n_train: int
     n_val: int
@@ -43,6 +45,10 @@ class TrainingResult:
     test_ts: np.ndarray
     test_actual: np.ndarray
     test_predicted: np.ndarray
+    # The feature set's frequency and its definition with every default filled in:
+    # what prediction_features needs to rebuild the model's inputs.
+    frequency: str = "h"
+    feature_definition: dict[str, Any] | None = None
 
 
 def train_model(
@@ -57,9 +63,14 @@ def train_model(
     early_stopping_rounds: int,
     num_threads: int,
     hooks: PipelineHooks,
+    feature_definition: dict[str, Any] | FeatureSpec | None = None,
+    frequency: str = "h",
 ) -> TrainingResult:
     """Preprocess (progress 0.20→0.40), train (0.40→0.70) and evaluate (0.70→0.85).
 
+    `raw` is one series on the grid of `frequency`; `feature_definition` is its feature
+    set's definition (see features.resolve_definition). A forecast is also compared with
+    the seasonal-naive forecast on the same test rows (baseline_* metrics).
     Loading the data before and registering the model after are the caller's stages.
     Raises ValueError for unusable data or parameters, Cancelled when hooks say so.
     """
@@ -72,9 +83,11 @@ def train_model(
 
     hooks.progress(0.20, "preprocess")
     hooks.check_cancelled()
-    X, y, ts = engineer_features(raw, target=target, horizon=horizon)
+    spec = resolve_definition(feature_definition, frequency=frequency)
+    X, y, ts = engineer_features(raw, target=target, horizon=horizon, definition=spec)
     # Anomaly models learn without labels; a label column, if any, is only for scoring.
-    label = None if is_forecast else next((column for column in raw.columns if column in LABEL_COLUMNS), None)
+    labels = LABEL_COLUMNS | ({spec.label} if spec.label else set())
+    label = None if is_forecast else next((column for column in raw.columns if column in labels), None)
     if label is not None:
         y = _labels_at(raw, label, ts)
     hooks.progress(0.30, "preprocess")
@@ -114,6 +127,9 @@ def train_model(
     if is_forecast:
         test_actual, test_predicted = split.y_test, model.predict(split.X_test)
         metrics = regression_metrics(test_actual, test_predicted) | {"best_iteration": best_iteration}
+        baseline = seasonal_naive_forecast(raw, target=target, horizon=horizon, frequency=frequency,
+                                           ts=split.ts_test)
+        metrics |= baseline_metrics(test_actual, test_predicted, baseline, season=season_of(frequency))
     else:
         test_actual = X["lag_0"].to_numpy()[-n_test:]
         test_predicted = anomaly_scores(model, split.X_test)
@@ -138,6 +154,8 @@ def train_model(
         test_ts=split.ts_test,
         test_actual=test_actual,
         test_predicted=test_predicted,
+        frequency=frequency,
+        feature_definition=spec.to_json(),
     )
 
 

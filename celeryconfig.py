@@ -64,6 +64,8 @@ worker_hijack_root_logger = False
 # behind hours of work in the same list; every worker consumes both queues.
 task_routes = {
     "trainhub.run_job": {"queue": _settings.training_queue},
+    # HPO helpers hold training slots like jobs do (trainhub.hpo).
+    "trainhub.run_trial": {"queue": _settings.training_queue},
     "trainhub.cleanup_old_training_data": {"queue": _settings.maintenance_queue},
 }
 beat_schedule = {
@@ -72,3 +74,6 @@ beat_schedule = {
         "schedule": crontab(hour=3, minute=17),
     },
 }
+# Beat also dispatches the cron schedules stored in PostgreSQL, in its own process
+# (no worker slot needed; see workers/beat.py for why).
+beat_scheduler = "workers.beat:DispatchingScheduler"

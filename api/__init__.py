@@ -8,6 +8,7 @@ from trainhub.config import get_settings
 
 def create_app(overrides: dict | None = None) -> Flask:
     from api import auth, db, errors, health, jobs, stats
+    from api import feature_sets
     from api import schedules
     from api import experiments, models
     from api.extensions import api
@@ -19,6 +20,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         schedules.blp,
         experiments.blp,
         models.blp,
+        feature_sets.blp,
     ]
 
     settings = get_settings()
@@ -36,6 +38,8 @@ def create_app(overrides: dict | None = None) -> Flask:
             "info": {"description": "Submit, watch and manage training jobs."},
         },
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        # Feature-set uploads only (api/feature_sets.py); everything else keeps the limit above.
+        MAX_UPLOAD_BYTES=settings.max_upload_bytes,
     )
     app.config.update(overrides or {})
 

@@ -12,6 +12,7 @@ from api.schemas.jobs import (
     JobCancelledSchema, JobCreatedSchema, JobCreateSchema, JobListQuerySchema,
     JobListSchema, JobSchema, LogsQuerySchema, LogsSchema,
 )
+from trainhub import schedules
 from trainhub.jobs import service
 from trainhub.jobs.logs import tail_logs
 from trainhub.jobs.model import JobPriority
@@ -27,9 +28,10 @@ class StartJob(MethodView):
     @blp.response(201, JobCreatedSchema)
     @blp.alt_response(422, description="Invalid request")
     def post(self, body):
-        """Create a training job and queue it"""
+        """Create a training job and queue it; with config.schedule, also a schedule
+        retraining the model on a rolling window of the same length (its id: schedule_id)"""
         db = session()
-        return service.create_job(
+        return schedules.start_job(
             db,
             tenant_id=resolve_tenant(db, auth.principal(), body["tenant_id"]),
             model_type=body["model_type"],

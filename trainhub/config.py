@@ -54,10 +54,16 @@ class Settings:
     # Retention and other housekeeping tasks; every worker consumes it too.
     maintenance_queue: str
     max_request_bytes: int
+    # Feature-set uploads are streamed to a temporary file, so they may be far larger
+    # than other request bodies; beyond this the API answers 413.
+    max_upload_bytes: int
     environment: str
     # Client side of the CLI: where the REST API is and which key to present.
     api_url: str
     api_key: str | None
+    # How often beat runs the schedule dispatcher, aligned to the wall clock (60 s: at
+    # every minute's start, the resolution of cron). Tests shorten it.
+    schedule_dispatch_seconds: float = 60.0
 
     @property
     def database_url(self) -> str:
@@ -109,9 +115,11 @@ def load_settings() -> Settings:
         training_queue=os.environ.get("TRAINHUB_TRAINING_QUEUE") or "training",
         maintenance_queue=os.environ.get("TRAINHUB_MAINTENANCE_QUEUE") or "maintenance",
         max_request_bytes=_env_int("TRAINHUB_MAX_REQUEST_BYTES", 1024 * 1024),
+        max_upload_bytes=_env_int("TRAINHUB_MAX_UPLOAD_BYTES", 200 * 1024 * 1024),
         environment=os.environ.get("TRAINHUB_ENV") or "development",
         api_url=(os.environ.get("TRAINHUB_API_URL") or "http://127.0.0.1:8000").rstrip("/"),
         api_key=os.environ.get("TRAINHUB_API_KEY") or None,
+        schedule_dispatch_seconds=_env_float("TRAINHUB_SCHEDULE_DISPATCH_SECONDS", 60.0),
     )
 
 

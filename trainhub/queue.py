@@ -89,3 +89,55 @@ def _send_pending(session: Session) -> None:
 @sa.event.listens_for(Session, "after_rollback")
 def _drop_pending(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
+
+
+# --- HPO trial helpers --------------------------------------------------------------
+
+RUN_TRIAL_TASK = "trainhub.run_trial"
+_PENDING_TRIALS_KEY = "trainhub.pending_trials"
+
+
+@dataclass(frozen=True)
+class PendingTrials:
+    """Helper messages for one HPO job run: participant 1..n-1 of its study (the run
+    itself is participant 0). They travel at the job's priority, so a study's helpers
+    wait behind more urgent jobs like the job itself would."""
+
+    job_id: UUID
+    attempt: int
+    priority: int
+    participants: tuple[int, ...]
+    label: str
+
+
+def send_trials(trials: PendingTrials) -> None:
+    from trainhub.config import get_settings
+
+    for participant in trials.participants:
+        celery_client().send_task(
+            RUN_TRIAL_TASK,
+            args=[str(trials.job_id), trials.attempt, participant],
+            queue=get_settings().training_queue,
+            priority=REDIS_PRIORITY[JobPriority(trials.priority)],
+            shadow=f"{RUN_TRIAL_TASK}[{trials.label} #{participant}]",
+        )
+
+
+def enqueue_trials_after_commit(session: Session, trials: PendingTrials) -> None:
+    session.info.setdefault(_PENDING_TRIALS_KEY, []).append(trials)
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _send_pending_trials(session: Session) -> None:
+    for trials in session.info.pop(_PENDING_TRIALS_KEY, []):
+        try:
+            send_trials(trials)
+        except Exception:  # noqa: BLE001 - helpers only speed a study up
+            # Nothing to recover: the job's own run keeps taking trials until the
+            # budget is spent, so a lost helper message makes the study slower, not stuck.
+            log.exception("could not send HPO helpers for job %s; its run works alone", trials.job_id)
+
+
+@sa.event.listens_for(Session, "after_rollback")
+def _drop_pending_trials(session: Session) -> None:
+    session.info.pop(_PENDING_TRIALS_KEY, None)

@@ -34,3 +34,14 @@ def cleanup_old_training_data() -> dict:
         deleted = cleanup(session)
     log.info("retention cleanup deleted %s", deleted)
     return deleted
+
+
+@app.task(name="trainhub.run_trial", bind=True, acks_late=True)
+def run_trial(self, job_id: str, attempt: int, participant: int) -> dict:
+    """Join an HPO job's study as a helper: take trials until its budget is spent."""
+    from trainhub.hpo import run_helper
+
+    outcome = run_helper(UUID(job_id), attempt=int(attempt), participant=int(participant),
+                         worker_id=self.request.hostname or "unknown", num_threads=lightgbm_threads())
+    return {"job_id": job_id, "participant": participant, "status": outcome.status,
+            "detail": outcome.detail}

@@ -53,6 +53,8 @@ class JobSchema(Schema):
     tags = fields.Dict()
     config = fields.Dict()
     schedule = fields.String(allow_none=True)
+    # Set by TrainHub on jobs a schedule created, and on the job whose start created one.
+    schedule_id = fields.Function(lambda job: (job.tags or {}).get("schedule_id"), allow_none=True)
     attempt = fields.Integer()
     cancel_requested = fields.Boolean()
     estimated_duration_seconds = fields.Integer()
@@ -61,6 +63,18 @@ class JobSchema(Schema):
     updated_at = fields.DateTime()
     completed_at = fields.DateTime(allow_none=True)
     duration_seconds = fields.Float(allow_none=True)
+    links = fields.Method("_links", metadata={
+        "description": "URLs of the job's experiment, its plots and its model (null until they exist)"})
+
+    def _links(self, job: Any) -> dict[str, Any]:
+        # Imported here: the experiments and models schemas import this module.
+        from api.schemas.experiments import experiment_links
+        from flask import url_for
+        completed = job.status == JobStatus.COMPLETED.value
+        return {
+            **experiment_links(job.experiment_id, model_type=job.model_type, completed=completed),
+            "model": url_for("models.ModelById", model_id=job.model_id) if job.model_id else None,
+        }
 
 
 class JobCreatedSchema(JobSchema):

@@ -69,6 +69,10 @@ def check_for_model_type(config: dict[str, Any], model_type: str) -> dict[str, A
     errors: dict[str, Any] = {}
     if model_type == "forecast" and config.get("horizon", 1) < 1:
         errors["horizon"] = ["A forecast needs a horizon of at least 1 hour."]
+    if model_type != "forecast" and config.get("enable_hpo"):
+        # Trials are judged and pruned on LightGBM's validation loss; an unsupervised
+        # IsolationForest has none to judge by.
+        errors["enable_hpo"] = ["Hyperparameter optimisation is for forecast models."]
     hp_errors = validate_hyperparameters(
         config.get("hyperparameters") or {}, model_type=model_type,
         enable_hpo=bool(config.get("enable_hpo")),

@@ -12,16 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from trainhub import experiments, registry
+from trainhub import experiments, hpo, promotion, registry
 from trainhub.config import get_settings
 from trainhub.db import session_scope
-from trainhub.features import load_frame, resolve_feature_set
+from trainhub.features import choose_series, load_frame, resolve_feature_set
 from trainhub.jobs import config as job_config
 from trainhub.jobs import lifecycle
 from trainhub.jobs.joblog import JobLogHandler
 from trainhub.jobs.model import Job
 from trainhub.jobs.monitor import JobMonitor, RunLost
 from trainhub.pipeline import Cancelled, TrainingResult, save_artifact, train_model
+from trainhub.feature_definition import resolve_definition
 
 log = logging.getLogger("trainhub.job")
 
@@ -58,18 +59,30 @@ def _run_claimed(job: Job, monitor: JobMonitor, *, worker_id: str, num_threads: 
                 params=_experiment_params(config), lineage={"job_id": str(job.job_id)},
             )
             lifecycle.set_experiment(session, experiment_id=experiment_id, **run)
+            if config["enable_hpo"]:
+                # Sent on commit, so the helpers load their data while this run loads its own.
+                hpo.send_helpers(session, job=job, config=config)
         frame, lineage = _load_features(job, config, experiment_id)
         monitor.check_cancelled()
+        hyperparameters, hpo_metrics = config["hyperparameters"], {}
+        if config["enable_hpo"]:
+            # The study (0.40→0.70) finds the parameters the final model trains with below.
+            found = hpo.optimise(job, config, frame, monitor=monitor, experiment_id=experiment_id,
+                                 worker_id=worker_id, num_threads=num_threads,
+                                 feature_definition=lineage["feature_definition"],
+                                 frequency=lineage["frequency"])
+            hyperparameters, hpo_metrics = found.hyperparameters, found.metrics
         result = train_model(
             frame, model_type=job.model_type, target=config["target_variable"],
             horizon=config["horizon"], validation_split=config["validation_split"],
-            test_split=config["test_split"], hyperparameters=config["hyperparameters"],
+            test_split=config["test_split"], hyperparameters=hyperparameters,
             early_stopping_rounds=config["early_stopping_rounds"], num_threads=num_threads,
-            hooks=monitor,
+            hooks=monitor, feature_definition=lineage["feature_definition"], frequency=lineage["frequency"],
         )
+        result.metrics.update(hpo_metrics)
         monitor.progress(0.85, "register")
         monitor.check_cancelled()
-        model_id = _register(job, result, monitor, experiment_id, lineage)
+        model_id = _register(job, result, monitor, experiment_id, lineage, frame)
     except Cancelled:
         log.info("job %s cancelled at stage %s", job.job_id, monitor.stage)
         _end(job, experiment_id, "cancelled", lambda s: lifecycle.cancel_running_job(s, **run))
@@ -88,29 +101,39 @@ def _run_claimed(job: Job, monitor: JobMonitor, *, worker_id: str, num_threads: 
 
 
 def _load_features(job: Job, config: dict[str, Any], experiment_id: UUID):
+    """The job's series of its feature set in [start_date, end_date), and the lineage that
+    names exactly what was loaded and how its features are engineered."""
     with session_scope() as session:
         feature_set = resolve_feature_set(session, tenant_id=job.tenant_id, name=config["feature_set"])
+        series_id = choose_series(session, feature_set=feature_set, series_id=config.get("series_id", ""))
+    definition = resolve_definition(feature_set.definition, frequency=feature_set.frequency)
     with session_scope() as session:
         frame = load_frame(session, feature_set=feature_set, start=config["start_date"],
-                           end=config["end_date"])
+                           end=config["end_date"], series_id=series_id)
         lineage = {
             "feature_set": feature_set.name,
             "feature_set_id": feature_set.feature_set_id,
+            "series_id": series_id,
+            "frequency": feature_set.frequency,
+            "feature_definition": definition.to_json(),
             "data_start": config["start_date"].isoformat(),
             "data_end": config["end_date"].isoformat(),
             "rows": len(frame),
+            "first_ts": frame["ts"].iloc[0].isoformat() if len(frame) else None,
+            "last_ts": frame["ts"].iloc[-1].isoformat() if len(frame) else None,
         }
         experiments.set_lineage(session, experiment_id=experiment_id, lineage=lineage)
     if frame.empty:
-        raise ValueError(f"feature set {feature_set.name} has no rows in "
+        raise ValueError(f"feature set {feature_set.name} has no rows"
+                         f"{f' for series {series_id!r}' if series_id else ''} in "
                          f"[{config['start_date']:%Y-%m-%d %H:%M}, {config['end_date']:%Y-%m-%d %H:%M})")
-    log.info("loaded %d rows of %s for [%s, %s)", len(frame), feature_set.name,
-             config["start_date"], config["end_date"])
+    log.info("loaded %d rows of %s%s for [%s, %s)", len(frame), feature_set.name,
+             f" series {series_id}" if series_id else "", config["start_date"], config["end_date"])
     return frame, lineage
 
 
 def _register(job: Job, result: TrainingResult, monitor: JobMonitor, experiment_id: UUID,
-              lineage: dict[str, Any]) -> str:
+              lineage: dict[str, Any], frame) -> str:
     settings = get_settings()
     path = registry.artifact_path_for(settings.artifact_dir, tenant_id=job.tenant_id,
                                       model_name=job.model_name, job_id=job.job_id,
@@ -130,8 +153,17 @@ def _register(job: Job, result: TrainingResult, monitor: JobMonitor, experiment_
         experiments.record_final_metrics(session, experiment_id=experiment_id, metrics=metrics)
         experiments.record_params(session, experiment_id=experiment_id,
                                   params={f"effective.{k}": v for k, v in result.hyperparameters.items()})
+        experiments.record_test_window(session, experiment_id=experiment_id, target=result.target,
+                                       horizon=result.horizon, ts=result.test_ts,
+                                       actual=result.test_actual, predicted=result.test_predicted)
         experiments.finish_experiment(session, experiment_id=experiment_id, status="completed",
                                       metrics=metrics, model_id=version.model_id)
+        # Champion/challenger gate when the job asked for it; before complete_job, so a
+        # run that lost its claim rolls back its promotion with its registration.
+        decision = promotion.gate_if_requested(session, job_config=job.config, job_id=job.job_id,
+                                               model_id=version.model_id, raw=frame)
+        if decision is not None:
+            log.info("promotion gate: %s (%s)", decision.decision, decision.reason)
         if not lifecycle.complete_job(session, job_id=job.job_id, attempt=job.attempt,
                                       model_id=version.model_id, metrics=metrics):
             # Rolls back the registration with it: a run that lost its job registers nothing.

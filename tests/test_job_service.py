@@ -56,6 +56,16 @@ def test_job_is_enqueued_only_after_commit(db, tenants, redis_client, training_q
     assert messages[0]["properties"]["priority"] == REDIS_PRIORITY[JobPriority.URGENT] == 0
 
 
+def test_released_savepoint_does_not_send_before_the_real_commit(db, tenants, redis_client, training_queue):
+    tenant_id, _ = tenants()
+    service.create_job(db, tenant_id=tenant_id, model_type="forecast", model_name="m", config=CONFIG)
+    with db.begin_nested():
+        db.execute(sa.text("SELECT 1"))
+    assert _queued_messages(redis_client, training_queue) == []
+    db.commit()
+    assert len(_queued_messages(redis_client, training_queue)) == 1
+
+
 def test_rolled_back_job_sends_nothing(db, tenants, redis_client, training_queue):
     tenant_id, _ = tenants()
     service.create_job(db, tenant_id=tenant_id, model_type="forecast", model_name="m", config=CONFIG)

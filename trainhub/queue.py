@@ -10,12 +10,14 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from trainhub.config import get_settings
 from trainhub.jobs.model import JobPriority
 
 if TYPE_CHECKING:
@@ -37,7 +39,7 @@ REDIS_PRIORITY = {
 # A message sent without a priority would land on top (0); make it normal instead.
 DEFAULT_REDIS_PRIORITY = REDIS_PRIORITY[JobPriority.NORMAL]
 
-_PENDING_KEY = "trainhub.pending_jobs"
+_PENDING_KEY = "trainhub.pending_sends"
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,6 @@ def celery_client() -> "Celery":
 
 def send_job(job: PendingJob) -> None:
     """Publish the run message for one job now."""
-    from trainhub.config import get_settings
-
     celery_client().send_task(
         RUN_JOB_TASK,
         args=[str(job.job_id)],
@@ -67,34 +67,48 @@ def send_job(job: PendingJob) -> None:
         priority=REDIS_PRIORITY[JobPriority(job.priority)],
         # Flower lists the shadow name, so people see what the job is, not just its id.
         shadow=f"{RUN_JOB_TASK}[{job.label}]",
+        # Results live in PostgreSQL; without this the Redis result backend subscribes
+        # to a reply channel per message that nothing ever answers.
+        ignore_result=True,
     )
 
 
+def send_after_commit(session: Session, send: Callable[[], None], *, what: str,
+                      if_lost: str) -> None:
+    """Call `send` once the session's transaction commits; never if it rolls back.
+    `what` and `if_lost` name the message and what happens when sending fails."""
+    session.info.setdefault(_PENDING_KEY, []).append((send, what, if_lost))
+
+
 def enqueue_after_commit(session: Session, job: PendingJob) -> None:
-    session.info.setdefault(_PENDING_KEY, []).append(job)
+    # The job row is safe in PostgreSQL; the recovery sweep finds queued jobs without a
+    # live message and sends them again, so an outage of Redis delays a job, never loses it.
+    send_after_commit(session, functools.partial(send_job, job), what=f"the run message of job {job.job_id}",
+                      if_lost="recovery will re-send it")
 
 
 @sa.event.listens_for(Session, "after_commit")
 def _send_pending(session: Session) -> None:
-    for job in session.info.pop(_PENDING_KEY, []):
+    # Releasing a SAVEPOINT fires after_commit too, but only the outermost commit makes
+    # the rows visible to workers: wait for it.
+    if session.in_nested_transaction():
+        return
+    for send, what, if_lost in session.info.pop(_PENDING_KEY, []):
         try:
-            send_job(job)
-        except Exception:  # noqa: BLE001 - the row is committed; recovery re-sends it
-            # The job row is safe in PostgreSQL; the recovery sweep finds queued jobs
-            # without a live message and sends them again, so an outage of Redis
-            # delays the job instead of losing it.
-            log.exception("could not enqueue job %s; recovery will re-send it", job.job_id)
+            send()
+        except Exception:  # noqa: BLE001 - the rows are committed; say what happens next
+            log.exception("could not send %s; %s", what, if_lost)
 
 
 @sa.event.listens_for(Session, "after_rollback")
 def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING_KEY, None)
+    if not session.in_nested_transaction():
+        session.info.pop(_PENDING_KEY, None)
 
 
 # --- HPO trial helpers --------------------------------------------------------------
 
 RUN_TRIAL_TASK = "trainhub.run_trial"
-_PENDING_TRIALS_KEY = "trainhub.pending_trials"
 
 
 @dataclass(frozen=True)
@@ -111,8 +125,6 @@ class PendingTrials:
 
 
 def send_trials(trials: PendingTrials) -> None:
-    from trainhub.config import get_settings
-
     for participant in trials.participants:
         celery_client().send_task(
             RUN_TRIAL_TASK,
@@ -120,24 +132,12 @@ def send_trials(trials: PendingTrials) -> None:
             queue=get_settings().training_queue,
             priority=REDIS_PRIORITY[JobPriority(trials.priority)],
             shadow=f"{RUN_TRIAL_TASK}[{trials.label} #{participant}]",
+            ignore_result=True,
         )
 
 
 def enqueue_trials_after_commit(session: Session, trials: PendingTrials) -> None:
-    session.info.setdefault(_PENDING_TRIALS_KEY, []).append(trials)
-
-
-@sa.event.listens_for(Session, "after_commit")
-def _send_pending_trials(session: Session) -> None:
-    for trials in session.info.pop(_PENDING_TRIALS_KEY, []):
-        try:
-            send_trials(trials)
-        except Exception:  # noqa: BLE001 - helpers only speed a study up
-            # Nothing to recover: the job's own run keeps taking trials until the
-            # budget is spent, so a lost helper message makes the study slower, not stuck.
-            log.exception("could not send HPO helpers for job %s; its run works alone", trials.job_id)
-
-
-@sa.event.listens_for(Session, "after_rollback")
-def _drop_pending_trials(session: Session) -> None:
-    session.info.pop(_PENDING_TRIALS_KEY, None)
+    # Nothing to recover when this fails: the job's own run keeps taking trials until the
+    # budget is spent, so a lost helper message makes the study slower, not stuck.
+    send_after_commit(session, functools.partial(send_trials, trials),
+                      what=f"the HPO helpers of job {trials.job_id}", if_lost="its run works alone")

@@ -284,6 +284,31 @@ def load_frame(session: Session, *, feature_set: FeatureSet, start: datetime, en
                                    start=start, end=end, series_id=series_id)
 
 
+@dataclass(frozen=True)
+class TrainingData:
+    """One job's rows and how their features are built: the same for a job's run and
+    for its HPO helpers, so trials and the final model see identical data."""
+
+    frame: pd.DataFrame
+    feature_set: FeatureSet
+    series_id: str
+    definition: dict[str, Any]  # the set's definition with defaults filled in
+
+
+def load_training_data(session: Session, *, tenant_id: str, name: str, series_id: str,
+                       start: datetime, end: datetime) -> TrainingData:
+    """The job's series of its feature set over [start, end); ValueError when empty."""
+    feature_set = resolve_feature_set(session, tenant_id=tenant_id, name=name)
+    series = choose_series(session, feature_set=feature_set, series_id=series_id)
+    frame = load_frame(session, feature_set=feature_set, start=start, end=end, series_id=series)
+    if frame.empty:
+        raise ValueError(f"feature set {feature_set.name} has no rows"
+                         f"{f' for series {series!r}' if series else ''} in "
+                         f"[{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})")
+    definition = resolve_definition(feature_set.definition, frequency=feature_set.frequency).to_json()
+    return TrainingData(frame=frame, feature_set=feature_set, series_id=series, definition=definition)
+
+
 def _feature_set(m) -> FeatureSet:
     return FeatureSet(**{f: m[f] for f in FeatureSet.__dataclass_fields__})
 

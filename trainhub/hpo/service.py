@@ -52,8 +52,7 @@ from trainhub import tables as t
 from trainhub.config import get_settings
 from trainhub.db import get_engine, session_scope
 from trainhub.errors import JobNotFound
-from trainhub.feature_definition import resolve_definition
-from trainhub.features import choose_series, load_frame, resolve_feature_set
+from trainhub.features import load_training_data
 from trainhub.hpo.search import SEED, Objective, TrialHooks, make_pruner, make_sampler, prepare_split
 from trainhub.hyperparams import search_space
 from trainhub.jobs import config as job_config
@@ -511,15 +510,10 @@ def run_helper(job_id: UUID, *, attempt: int, participant: int, worker_id: str,
 
 
 def load_job_data(job: Job, config: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any], str]:
-    """What the job's run loads (trainhub.jobs.runner._load_features, step for step):
-    its series of its feature set over [start_date, end_date), the set's feature
-    definition with defaults filled in, and its frequency."""
+    """What the job's run loads: its series over [start_date, end_date), the set's
+    feature definition with defaults filled in, and its frequency."""
     with session_scope() as session:
-        feature_set = resolve_feature_set(session, tenant_id=job.tenant_id, name=config["feature_set"])
-        series_id = choose_series(session, feature_set=feature_set, series_id=config.get("series_id", ""))
-        frame = load_frame(session, feature_set=feature_set, start=config["start_date"],
-                           end=config["end_date"], series_id=series_id)
-    if frame.empty:
-        raise ValueError(f"feature set {feature_set.name} has no rows for the job's window")
-    definition = resolve_definition(feature_set.definition, frequency=feature_set.frequency)
-    return frame, definition.to_json(), feature_set.frequency
+        data = load_training_data(session, tenant_id=job.tenant_id, name=config["feature_set"],
+                                  series_id=config.get("series_id", ""),
+                                  start=config["start_date"], end=config["end_date"])
+    return data.frame, data.definition, data.feature_set.frequency

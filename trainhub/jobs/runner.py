@@ -15,14 +15,13 @@ from uuid import UUID
 from trainhub import experiments, hpo, promotion, registry
 from trainhub.config import get_settings
 from trainhub.db import session_scope
-from trainhub.features import choose_series, load_frame, resolve_feature_set
+from trainhub.features import load_training_data
 from trainhub.jobs import config as job_config
 from trainhub.jobs import lifecycle
 from trainhub.jobs.joblog import JobLogHandler
 from trainhub.jobs.model import Job
 from trainhub.jobs.monitor import JobMonitor, RunLost
 from trainhub.pipeline import Cancelled, TrainingResult, save_artifact, train_model
-from trainhub.feature_definition import resolve_definition
 
 log = logging.getLogger("trainhub.job")
 
@@ -104,31 +103,25 @@ def _load_features(job: Job, config: dict[str, Any], experiment_id: UUID):
     """The job's series of its feature set in [start_date, end_date), and the lineage that
     names exactly what was loaded and how its features are engineered."""
     with session_scope() as session:
-        feature_set = resolve_feature_set(session, tenant_id=job.tenant_id, name=config["feature_set"])
-        series_id = choose_series(session, feature_set=feature_set, series_id=config.get("series_id", ""))
-    definition = resolve_definition(feature_set.definition, frequency=feature_set.frequency)
-    with session_scope() as session:
-        frame = load_frame(session, feature_set=feature_set, start=config["start_date"],
-                           end=config["end_date"], series_id=series_id)
+        data = load_training_data(session, tenant_id=job.tenant_id, name=config["feature_set"],
+                                  series_id=config.get("series_id", ""),
+                                  start=config["start_date"], end=config["end_date"])
+        frame = data.frame
         lineage = {
-            "feature_set": feature_set.name,
-            "feature_set_id": feature_set.feature_set_id,
-            "series_id": series_id,
-            "frequency": feature_set.frequency,
-            "feature_definition": definition.to_json(),
+            "feature_set": data.feature_set.name,
+            "feature_set_id": data.feature_set.feature_set_id,
+            "series_id": data.series_id,
+            "frequency": data.feature_set.frequency,
+            "feature_definition": data.definition,
             "data_start": config["start_date"].isoformat(),
             "data_end": config["end_date"].isoformat(),
             "rows": len(frame),
-            "first_ts": frame["ts"].iloc[0].isoformat() if len(frame) else None,
-            "last_ts": frame["ts"].iloc[-1].isoformat() if len(frame) else None,
+            "first_ts": frame["ts"].iloc[0].isoformat(),
+            "last_ts": frame["ts"].iloc[-1].isoformat(),
         }
         experiments.set_lineage(session, experiment_id=experiment_id, lineage=lineage)
-    if frame.empty:
-        raise ValueError(f"feature set {feature_set.name} has no rows"
-                         f"{f' for series {series_id!r}' if series_id else ''} in "
-                         f"[{config['start_date']:%Y-%m-%d %H:%M}, {config['end_date']:%Y-%m-%d %H:%M})")
-    log.info("loaded %d rows of %s%s for [%s, %s)", len(frame), feature_set.name,
-             f" series {series_id}" if series_id else "", config["start_date"], config["end_date"])
+    log.info("loaded %d rows of %s%s for [%s, %s)", len(frame), data.feature_set.name,
+             f" series {data.series_id}" if data.series_id else "", config["start_date"], config["end_date"])
     return frame, lineage
 
 

@@ -29,7 +29,7 @@ def _png(data: bytes) -> Response:
 
 @blp.route("")
 class Experiments(MethodView):
-    @blp.arguments(ExperimentListQuerySchema, location="query")
+    @blp.arguments(ExperimentListQuerySchema(), location="query")
     @blp.response(200, ExperimentListSchema)
     def get(self, query):
         """List experiments, newest first"""
@@ -38,7 +38,7 @@ class Experiments(MethodView):
 
 @blp.route("/compare")
 class CompareExperiments(MethodView):
-    @blp.arguments(CompareQuerySchema, location="query")
+    @blp.arguments(CompareQuerySchema(), location="query")
     @blp.response(200, ComparisonSchema)
     @blp.alt_response(404, description="An experiment does not exist")
     def get(self, query):
@@ -59,7 +59,7 @@ class ExperimentById(MethodView):
 
 @blp.route("/<uuid:experiment_id>/metrics/<string:metric_name>")
 class ExperimentMetric(MethodView):
-    @blp.arguments(MetricQuerySchema, location="query")
+    @blp.arguments(MetricQuerySchema(), location="query")
     @blp.response(200, MetricSeriesSchema)
     @blp.alt_response(404, description="No such experiment or metric")
     def get(self, query, experiment_id: UUID, metric_name: str):

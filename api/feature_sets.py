@@ -41,7 +41,7 @@ _UPLOAD_BODY = {
 
 @blp.route("")
 class FeatureSets(MethodView):
-    @blp.arguments(ListQuerySchema, location="query")
+    @blp.arguments(ListQuerySchema(), location="query")
     @blp.response(200, FeatureSetListSchema)
     def get(self, query):
         """List feature sets with their row counts, series, time ranges and gaps"""
@@ -50,7 +50,7 @@ class FeatureSets(MethodView):
 
 @blp.route("/<name>")
 class FeatureSetByName(MethodView):
-    @blp.arguments(TenantQuerySchema, location="query")
+    @blp.arguments(TenantQuerySchema(), location="query")
     @blp.response(200, FeatureSetSchema)
     @blp.alt_response(404, description="No such feature set")
     def get(self, query, name: str):
@@ -58,8 +58,8 @@ class FeatureSetByName(MethodView):
         db = session()
         return features.describe_feature_set(db, tenant_id=_tenant(query), name=name, materialise_demo=True)
 
-    @blp.arguments(TenantQuerySchema, location="query")
-    @blp.arguments(DefinitionUpdateSchema)
+    @blp.arguments(TenantQuerySchema(), location="query")
+    @blp.arguments(DefinitionUpdateSchema())
     @blp.response(200, FeatureSetSchema)
     @blp.alt_response(404, description="No such feature set")
     def patch(self, query, body, name: str):
@@ -67,7 +67,7 @@ class FeatureSetByName(MethodView):
         return features.update_definition(session(), tenant_id=_tenant(query), name=name,
                                           definition=body["definition"])
 
-    @blp.arguments(TenantQuerySchema, location="query")
+    @blp.arguments(TenantQuerySchema(), location="query")
     @blp.response(204)
     @blp.alt_response(404, description="No such feature set")
     def delete(self, query, name: str):
@@ -77,7 +77,7 @@ class FeatureSetByName(MethodView):
 
 @blp.route("/<name>/data")
 class FeatureSetData(MethodView):
-    @blp.arguments(UploadQuerySchema, location="query")
+    @blp.arguments(UploadQuerySchema(), location="query")
     @blp.response(201, LoadReportSchema, description="The set was created by this load")
     @blp.alt_response(200, schema=LoadReportSchema, description="Rows appended to an existing set")
     @blp.alt_response(413, description="Upload larger than TRAINHUB_MAX_UPLOAD_BYTES")

@@ -24,7 +24,7 @@ blp = Blueprint("jobs", __name__, url_prefix="/ai/training/jobs",
 
 @blp.route("/start")
 class StartJob(MethodView):
-    @blp.arguments(JobCreateSchema)
+    @blp.arguments(JobCreateSchema())
     @blp.response(201, JobCreatedSchema)
     @blp.alt_response(422, description="Invalid request")
     def post(self, body):
@@ -44,7 +44,7 @@ class StartJob(MethodView):
 
 @blp.route("")
 class Jobs(MethodView):
-    @blp.arguments(JobListQuerySchema, location="query")
+    @blp.arguments(JobListQuerySchema(), location="query")
     @blp.response(200, JobListSchema)
     def get(self, query):
         """List jobs, newest first"""
@@ -79,7 +79,7 @@ class RetryJob(MethodView):
 
 @blp.route("/<uuid:job_id>/logs")
 class JobLogs(MethodView):
-    @blp.arguments(LogsQuerySchema, location="query")
+    @blp.arguments(LogsQuerySchema(), location="query")
     @blp.response(200, LogsSchema)
     @blp.alt_response(404, description="No such job")
     def get(self, query, job_id: UUID):

@@ -36,7 +36,7 @@ def actor() -> str:
 
 @blp.route("")
 class Models(MethodView):
-    @blp.arguments(ModelListQuerySchema, location="query")
+    @blp.arguments(ModelListQuerySchema(), location="query")
     @blp.response(200, ModelListSchema)
     def get(self, query):
         """List model names with their versions, newest first"""
@@ -69,7 +69,7 @@ class ModelArtifact(MethodView):
 
 @blp.route("/<model_id>/stage")
 class ModelStage(MethodView):
-    @blp.arguments(StageChangeRequestSchema)
+    @blp.arguments(StageChangeRequestSchema())
     @blp.response(200, StageChangeResultSchema)
     @blp.alt_response(400, description="The version cannot move to that stage")
     @blp.alt_response(404, description="No such model version")
@@ -91,7 +91,7 @@ class ModelHistory(MethodView):
 
 @blp.route("/<model_name>/rollback")
 class Rollback(MethodView):
-    @blp.arguments(RollbackRequestSchema)
+    @blp.arguments(RollbackRequestSchema())
     @blp.response(200, StageChangeResultSchema)
     @blp.alt_response(400, description="No earlier production version")
     @blp.alt_response(404, description="No such model")
@@ -104,7 +104,7 @@ class Rollback(MethodView):
 
 @blp.route("/<model_ref>/predict")
 class Predict(MethodView):
-    @blp.arguments(PredictRequestSchema)
+    @blp.arguments(PredictRequestSchema())
     @blp.response(200, PredictionSchema)
     @blp.alt_response(404, description="No such model, or none at that stage")
     def post(self, body, model_ref: str):

@@ -22,7 +22,7 @@ blp = Blueprint("schedules", __name__, url_prefix="/ai/training/schedules",
 
 @blp.route("")
 class Schedules(MethodView):
-    @blp.arguments(ScheduleCreateSchema)
+    @blp.arguments(ScheduleCreateSchema())
     @blp.response(201, ScheduleDetailSchema)
     @blp.alt_response(422, description="Invalid request (bad cron, time zone or config)")
     def post(self, body):
@@ -31,7 +31,7 @@ class Schedules(MethodView):
         tenant_id = resolve_tenant(db, auth.principal(), body.pop("tenant_id"))
         return service.create_schedule(db, tenant_id=tenant_id, **body)
 
-    @blp.arguments(ScheduleListQuerySchema, location="query")
+    @blp.arguments(ScheduleListQuerySchema(), location="query")
     @blp.response(200, ScheduleListSchema)
     def get(self, query):
         """List schedules, newest first"""
@@ -40,7 +40,7 @@ class Schedules(MethodView):
 
 @blp.route("/<uuid:schedule_id>")
 class ScheduleById(MethodView):
-    @blp.arguments(ScheduleGetQuerySchema, location="query")
+    @blp.arguments(ScheduleGetQuerySchema(), location="query")
     @blp.response(200, ScheduleDetailSchema)
     @blp.alt_response(404, description="No such schedule")
     def get(self, query, schedule_id: UUID):
@@ -48,7 +48,7 @@ class ScheduleById(MethodView):
         return service.get_schedule(session(), schedule_id=schedule_id, tenant_scope=auth.tenant_scope(),
                                     history=query["history"])
 
-    @blp.arguments(ScheduleUpdateSchema)
+    @blp.arguments(ScheduleUpdateSchema())
     @blp.response(200, ScheduleDetailSchema)
     @blp.alt_response(404, description="No such schedule")
     @blp.alt_response(422, description="Invalid change")

@@ -84,9 +84,14 @@ def check_for_model_type(config: dict[str, Any], model_type: str) -> dict[str, A
 
 def to_json(config: dict[str, Any]) -> dict[str, Any]:
     """The config as stored in jsonb: datetimes as ISO 8601 strings."""
-    return TrainingConfigSchema().dump(config)
+    return _SCHEMA.dump(config)
 
 
 def from_json(stored: dict[str, Any]) -> dict[str, Any]:
     """A stored config back to validated Python values (datetimes included)."""
-    return TrainingConfigSchema().load(stored)
+    return _SCHEMA.load(stored)
+
+
+# Built once: a marshmallow schema deep-copies its fields on construction, which cost
+# more than the load itself on every request and every job run.
+_SCHEMA = TrainingConfigSchema()

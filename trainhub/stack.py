@@ -36,8 +36,8 @@ class StackConfig:
 def process_commands(settings: Settings, config: StackConfig) -> dict[str, list[str]]:
     py = sys.executable
     return {
-        "api": [py, "-m", "gunicorn", "--workers", str(config.web_workers),
-                "--bind", f"127.0.0.1:{config.api_port}", "--access-logfile", "-", "api:create_app()"],
+        "api": [py, "-m", "trainhub", "api", "--workers", str(config.web_workers),
+                "--port", str(config.api_port)],
         "worker": [py, "-m", "trainhub", "worker", "--concurrency", str(config.concurrency)],
         "beat": [py, "-m", "trainhub", "beat"],
         "flower": [py, "-m", "trainhub", "flower", "--port", str(config.flower_port)],

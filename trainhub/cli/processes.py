@@ -35,7 +35,13 @@ def migrate() -> None:
 def api(port: int, host: str, web_workers: int) -> None:
     """Serve the REST API with gunicorn."""
     _exec([sys.executable, "-m", "gunicorn", "--workers", str(web_workers), "--bind", f"{host}:{port}",
-           "--access-logfile", "-", "api:create_app()"])
+           "--access-logfile", "-",
+           # Large feature-set uploads stream for longer than the default 30 s.
+           "--timeout", "120",
+           # The control socket sits at one path per user, so a second server on the
+           # same machine (tests, a second stack) would fight over it; nothing uses it.
+           "--no-control-socket",
+           "api:create_app()"])
 
 
 @main.command()
@@ -74,6 +80,16 @@ def flower(port: int, address: str) -> None:
     _exec([sys.executable, "-m", "celery", "-A", "workers.app", "flower",
            f"--port={port}", f"--address={address}", "--persistent=False",
            "--purge_offline_workers=60"])
+
+
+@main.command()
+@click.option("--port", default=8080, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def dashboard(port: int, host: str) -> None:
+    """Run optuna-dashboard on the HPO studies in TrainHub's database."""
+    from trainhub.hpo.__main__ import main as run_dashboard
+
+    run_dashboard(["--port", str(port), "--host", host])
 
 
 @main.command()

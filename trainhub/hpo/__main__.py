@@ -7,11 +7,14 @@ import os
 import shutil
 import sys
 
-from trainhub.hpo.service import storage_url
+from trainhub.hpo.service import get_storage, storage_url
 
 
 def main(argv: list[str]) -> None:
     url = storage_url()
+    # Optuna creates its tables on first use; before any job ran HPO there are none, and
+    # the dashboard would fail on the empty schema.
+    get_storage()
     if "--print-url" in argv:
         print(url)
         return

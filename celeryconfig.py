@@ -55,9 +55,11 @@ task_queue_max_priority = 9
 task_publish_retry = True
 task_publish_retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
-# Events for Flower.
+# Events for Flower. Workers report received/started/succeeded; the client's "sent"
+# event is off: it doubled the Redis publishes of every POST /jobs/start (profiled),
+# and queued jobs are listed by the API (status queued) rather than by Flower.
 worker_send_task_events = True
-task_send_sent_event = True
+task_send_sent_event = False
 worker_hijack_root_logger = False
 
 # Housekeeping runs on its own queue, so a backlog of training jobs never delays it

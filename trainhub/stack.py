@@ -74,6 +74,11 @@ def start(settings: Settings, config: StackConfig, env: dict[str, str]) -> dict[
     return pids
 
 
+def recorded(settings: Settings) -> bool:
+    """Whether a stack is on record here (`trainhub down` removes the record first)."""
+    return (settings.state_dir / STACK_FILE).exists()
+
+
 def running(settings: Settings) -> dict[str, int]:
     """Recorded processes that are still alive."""
     state = _load(settings.state_dir)
@@ -89,6 +94,9 @@ def stop(settings: Settings, *, timeout: float = 20.0) -> list[str]:
     """Stop every recorded process group (TERM, then KILL after `timeout`)."""
     state = _load(settings.state_dir)
     pids = state.get("pids", {})
+    # Forget the stack first: a foreground `trainhub up` watching it then knows the
+    # exits that follow were asked for.
+    (settings.state_dir / STACK_FILE).unlink(missing_ok=True)
     for pid in pids.values():
         _signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -100,7 +108,6 @@ def stop(settings: Settings, *, timeout: float = 20.0) -> list[str]:
     # Pool children and gunicorn workers share their parent's process group.
     for pid in pids.values():
         _signal_group(pid, signal.SIGKILL)
-    (settings.state_dir / STACK_FILE).unlink(missing_ok=True)
     return list(pids)
 
 

@@ -130,7 +130,7 @@ def up(api_port: int, flower_port: int, concurrency: int, demo: bool, detach: bo
         return
     click.echo("TrainHub is up. Ctrl-C stops it (or `trainhub down` from another shell).")
     while not stopping:
-        if not stack.running(settings):
+        if not stack.recorded(settings):
             click.echo("stopped by `trainhub down`")
             return
         gone = stack.exited(pids)

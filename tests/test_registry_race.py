@@ -103,3 +103,25 @@ def test_two_promotions_at_once_leave_one_production_version(engine, committed_v
         changes = registry.version_history(session, model_id=earlier, tenant_scope=None).changes
     assert [(c.from_stage, c.to_stage) for c in changes][:2] == [("production", "archived"), ("staging", "production")]
     assert changes[0].reason == f"replaced by {later}: race"
+
+
+def test_a_burst_of_registrations_of_one_model_gets_consecutive_versions(db, tenants, tmp_path):
+    """More than one version a second: each takes the second after the latest, without
+    probing, so a burst never runs out of versions."""
+    from datetime import datetime, timezone
+
+    from trainhub.registry import register_model
+
+    tenant_id, _ = tenants()
+    artifact = tmp_path / "model.joblib"
+    artifact.write_bytes(b"weights")
+    at = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    versions = [
+        register_model(db, tenant_id=tenant_id, model_name="burst", model_type="forecast",
+                       job_id=None, experiment_id=None, artifact_path=artifact, metrics={},
+                       hyperparameters={}, feature_names=[], lineage={}, at=at).version
+        for _ in range(150)
+    ]
+    assert versions[0] == "20260101.120000"
+    assert versions[-1] == "20260101.120229"  # 149 s later
+    assert len(set(versions)) == 150

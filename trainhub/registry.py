@@ -35,7 +35,8 @@ from trainhub.config import PROJECT_ROOT
 from trainhub.errors import Conflict, InvalidTransition, NotFound
 
 VERSION_FORMAT = "%Y%m%d.%H%M%S"
-_MAX_SAME_SECOND = 120
+# Concurrent registrations of one model retry on the unique key this often at most.
+_MAX_ATTEMPTS = 50
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,14 @@ def register_model(session: Session, *, tenant_id: str, model_name: str, model_t
                    metrics: dict[str, Any], hyperparameters: dict[str, Any],
                    feature_names: list[str], lineage: dict[str, Any],
                    at: datetime | None = None) -> ModelVersion:
+    """Register a version named by its registration second, or the second after the
+    model's latest version when that is later: a burst of retrains of one model (more
+    than one a second) gets consecutive seconds instead of probing for a free one."""
     moment = (at or datetime.now(timezone.utc)).replace(microsecond=0)
     lineage = {**lineage, "code_version": code_version()}
     checksum, size = sha256_of(artifact_path), artifact_path.stat().st_size
-    for offset in range(_MAX_SAME_SECOND):
-        version = (moment + timedelta(seconds=offset)).strftime(VERSION_FORMAT)
+    for _ in range(_MAX_ATTEMPTS):
+        version = _next_version(session, tenant_id=tenant_id, model_name=model_name, moment=moment)
         model_id = f"{tenant_id}:{model_name}:{version}"
         with session.begin_nested():
             inserted = session.execute(
@@ -81,9 +85,21 @@ def register_model(session: Session, *, tenant_id: str, model_name: str, model_t
                     lineage=lineage,
                 ).on_conflict_do_nothing()
             )
+        # A concurrent registration took that second: read the latest again and retry.
         if inserted.rowcount == 1:
             return ModelVersion(model_id=model_id, version=version, artifact_path=str(artifact_path))
-    raise RuntimeError(f"no free version for {tenant_id}:{model_name} near {moment:%Y-%m-%d %H:%M:%S}")
+    raise RuntimeError(f"no free version for {tenant_id}:{model_name} after {_MAX_ATTEMPTS} attempts")
+
+
+def _next_version(session: Session, *, tenant_id: str, model_name: str, moment: datetime) -> str:
+    latest = session.execute(
+        sa.select(sa.func.max(t.models.c.version))
+        .where(t.models.c.tenant_id == tenant_id, t.models.c.model_name == model_name)
+    ).scalar()
+    if latest is not None:
+        after_latest = datetime.strptime(latest, VERSION_FORMAT).replace(tzinfo=timezone.utc) + timedelta(seconds=1)
+        moment = max(moment, after_latest)
+    return moment.strftime(VERSION_FORMAT)
 
 
 @functools.cache

@@ -38,11 +38,19 @@ def record_params(session: Session, *, experiment_id: UUID, params: Mapping[str,
     rows = [{"experiment_id": experiment_id, "param_name": name, **_typed(value)}
             for name, value in params.items()]
     if rows:
-        stmt = sa.dialects.postgresql.insert(t.experiment_params).values(rows)
-        session.execute(stmt.on_conflict_do_update(
-            index_elements=["experiment_id", "param_name"],
-            set_={"param_value": stmt.excluded.param_value, "param_type": stmt.excluded.param_type},
-        ))
+        # executemany form: compiled once per process, not once per distinct row count.
+        session.execute(_UPSERT_PARAM, rows)
+
+
+def _param_upsert() -> sa.Insert:
+    stmt = sa.dialects.postgresql.insert(t.experiment_params)
+    return stmt.on_conflict_do_update(
+        index_elements=["experiment_id", "param_name"],
+        set_={"param_value": stmt.excluded.param_value, "param_type": stmt.excluded.param_type},
+    )
+
+
+_UPSERT_PARAM = _param_upsert()
 
 
 def _typed(value: Any) -> dict[str, str]:

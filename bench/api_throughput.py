@@ -63,6 +63,7 @@ from _common import (  # noqa: E402
     free_port, machine_busy_seconds, start_process, stopping,
 )
 from minimal_app import APPLICATION_NAME as MINIMAL_APP_NAME, TABLE_DDL  # noqa: E402
+from trainhub.examples import SEED_JOB_REQUEST  # noqa: E402 - the seed's request, verbatim
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -81,23 +82,6 @@ MINIMAL_POST = "POST /items (INSERT)"
 MINIMAL_POST_SEND = "POST /items?send=1 (INSERT + Celery send)"
 MINIMAL_GET = "GET /items/{id} (SELECT by pk)"
 
-# The seed's "Start Training Job" request example, verbatim (also tests/conftest.py).
-SEED_JOB_REQUEST = {
-    "tenant_id": "tenant-123",
-    "model_type": "forecast",
-    "model_name": "load_forecast",
-    "config": {
-        "start_date": "2025-01-01T00:00:00Z",
-        "end_date": "2025-10-01T00:00:00Z",
-        "feature_set": "forecast_basic",
-        "target_variable": "load_kw",
-        "horizon": 24,
-        "enable_hpo": False,
-        "validation_split": 0.2,
-        "test_split": 0.1,
-    },
-    "priority": "normal",
-}
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from trainhub import tables as t
 from trainhub.config import PROJECT_ROOT
 from trainhub.errors import Conflict, InvalidTransition, NotFound
+from trainhub.records import from_row
 
 VERSION_FORMAT = "%Y%m%d.%H%M%S"
 # Concurrent registrations of one model retry on the unique key this often at most.
@@ -168,8 +169,7 @@ class ModelRecord:
 
     @classmethod
     def from_row(cls, row: Any) -> "ModelRecord":
-        m = row._mapping
-        return cls(**{name: m[name] for name in cls.__dataclass_fields__})
+        return from_row(cls, row)
 
 
 @dataclass(frozen=True)
@@ -208,8 +208,7 @@ class StageChange:
 
     @classmethod
     def from_row(cls, row: Any) -> "StageChange":
-        m = row._mapping
-        return cls(**{name: m[name] for name in cls.__dataclass_fields__})
+        return from_row(cls, row)
 
 
 @dataclass(frozen=True)
@@ -234,8 +233,7 @@ class PromotionDecision:
 
     @classmethod
     def from_row(cls, row: Any) -> "PromotionDecision":
-        m = row._mapping
-        return cls(**{name: m[name] for name in cls.__dataclass_fields__})
+        return from_row(cls, row)
 
 
 @dataclass(frozen=True)

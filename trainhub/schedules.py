@@ -36,6 +36,7 @@ from trainhub.features import DEMO_END, FeatureSetNotFound, choose_series, get_f
 from trainhub.jobs import config as job_config
 from trainhub.jobs.model import Job, JobPriority, JobStatus
 from trainhub.jobs.service import create_job
+from trainhub.records import fetch_page, from_row
 
 # A tick first seen later than this after its time counts as missed for catch_up
 # 'skip'. Beat dispatches at the start of every minute, so an on-time tick is seen
@@ -111,8 +112,7 @@ class Schedule:
 
     @classmethod
     def from_row(cls, row: Any) -> "Schedule":
-        mapping = row._mapping
-        return cls(**{name: mapping[name] for name in cls.__dataclass_fields__})
+        return from_row(cls, row)
 
 
 @dataclass(frozen=True)
@@ -322,12 +322,12 @@ def list_schedules(session: Session, *, tenant_scope: str | None, tenant_id: str
     for column, value in (("tenant_id", tenant_id), ("model_name", model_name), ("enabled", enabled)):
         if value is not None:
             filters.append(t.schedules.c[column] == value)
-    total = session.execute(sa.select(sa.func.count()).select_from(t.schedules).where(*filters)).scalar_one()
-    rows = session.execute(
+    rows, total = fetch_page(
+        session,
         sa.select(*SCHEDULE_COLUMNS).where(*filters)
-        .order_by(t.schedules.c.created_at.desc(), t.schedules.c.schedule_id.desc())
-        .limit(page_size).offset((page - 1) * page_size)
-    ).all()
+        .order_by(t.schedules.c.created_at.desc(), t.schedules.c.schedule_id.desc()),
+        page=page, page_size=page_size,
+    )
     return SchedulePage([Schedule.from_row(r) for r in rows], total, page, page_size)
 
 

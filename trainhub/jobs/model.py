@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
+from trainhub.records import from_row
+
 
 class JobStatus(str, enum.Enum):
     QUEUED = "queued"        # waiting for a worker; a message for it is in Redis
@@ -89,5 +91,4 @@ class Job:
 
     @classmethod
     def from_row(cls, row: Any) -> "Job":
-        mapping = row._mapping
-        return cls(**{name: mapping[name] for name in cls.__dataclass_fields__})
+        return from_row(cls, row)

@@ -21,6 +21,7 @@ from trainhub.jobs import config as job_config
 from trainhub.jobs.estimate import estimate_duration_seconds
 from trainhub.jobs.model import Job, JobPriority, JobStatus
 from trainhub.queue import PendingJob, enqueue_after_commit
+from trainhub.records import fetch_page
 
 CANCELLABLE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 RETRYABLE = (JobStatus.FAILED.value, JobStatus.CANCELLED.value)
@@ -117,12 +118,11 @@ def list_jobs(
                           ("model_name", model_name), ("status", status)):
         if value is not None:
             filters.append(t.jobs.c[column] == value)
-    total = session.execute(sa.select(sa.func.count()).select_from(t.jobs).where(*filters)).scalar_one()
-    rows = session.execute(
-        sa.select(*JOB_COLUMNS).where(*filters)
-        .order_by(t.jobs.c.created_at.desc(), t.jobs.c.job_id.desc())
-        .limit(page_size).offset((page - 1) * page_size)
-    ).all()
+    rows, total = fetch_page(
+        session,
+        sa.select(*JOB_COLUMNS).where(*filters).order_by(t.jobs.c.created_at.desc(), t.jobs.c.job_id.desc()),
+        page=page, page_size=page_size,
+    )
     return JobPage([Job.from_row(r) for r in rows], total, page, page_size)
 
 

@@ -49,6 +49,8 @@ class Settings:
     # A running job whose heartbeat is older than this belongs to a dead worker.
     job_stale_after: int
     job_max_attempts: int
+    # How often a worker announces its slots and runs the recovery sweep.
+    worker_heartbeat_seconds: float
     worker_concurrency: int
     training_queue: str
     # Retention and other housekeeping tasks; every worker consumes it too.
@@ -111,6 +113,7 @@ def load_settings() -> Settings:
         job_hard_time_limit=hard_limit,
         job_stale_after=_env_int("TRAINHUB_JOB_STALE_AFTER", 60),
         job_max_attempts=_env_int("TRAINHUB_JOB_MAX_ATTEMPTS", 3),
+        worker_heartbeat_seconds=_env_float("TRAINHUB_WORKER_HEARTBEAT_SECONDS", 5.0),
         worker_concurrency=_env_int("TRAINHUB_WORKER_CONCURRENCY", os.cpu_count() or 1),
         training_queue=os.environ.get("TRAINHUB_TRAINING_QUEUE") or "training",
         maintenance_queue=os.environ.get("TRAINHUB_MAINTENANCE_QUEUE") or "maintenance",

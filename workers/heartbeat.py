@@ -26,10 +26,11 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
 
     def __init__(self, worker, **kwargs):
         super().__init__(worker, **kwargs)
-        # Set before the pool forks its children, so each child inherits it.
+        # Handed to the pool children, which inherit the environment when forked
+        # (workers.process.lightgbm_threads reads it back); not a user setting.
         cores = os.cpu_count() or 1
         os.environ["TRAINHUB_LIGHTGBM_THREADS"] = str(max(1, cores // max(1, worker.concurrency)))
-        self.interval = float(os.environ.get("TRAINHUB_WORKER_HEARTBEAT_SECONDS", "5"))
+        self.interval = get_settings().worker_heartbeat_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # Announce capacity only once the consumer takes messages, or /stats and

@@ -59,8 +59,8 @@ ROOT = BENCH_DIR.parent
 sys.path[:0] = [str(ROOT), str(BENCH_DIR)]
 
 from _common import (  # noqa: E402
-    CpuMeter, LoadGenerator, LoadResult, LoadSpec, cpu_model, descendants, format_table,
-    free_port, machine_busy_seconds, start_process, stopping,
+    CpuMeter, LoadGenerator, LoadResult, LoadSpec, cpu_model, create_database, descendants,
+    drop_database, format_table, free_port, machine_busy_seconds, start_process, stopping,
 )
 from minimal_app import APPLICATION_NAME as MINIMAL_APP_NAME, TABLE_DDL  # noqa: E402
 from trainhub.examples import SEED_JOB_REQUEST  # noqa: E402 - the seed's request, verbatim
@@ -153,7 +153,7 @@ def main() -> int:
     load = LoadGenerator(connections=args.connections, force_python=args.python_load)
     log_dir = Path(tempfile.mkdtemp(prefix=f"{queue}-"))
 
-    database_url = _create_database(server_url, f"bench_{tag}")
+    database_url = create_database(server_url, f"bench_{tag}")
     runner = None
     try:
         scratch = _prepare(database_url, redis_url, queue)
@@ -199,18 +199,6 @@ def _parse_args() -> argparse.Namespace:
 
 # --- setup and teardown ------------------------------------------------------------
 
-def _admin_engine(url: str) -> sa.Engine:
-    return sa.create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-
-def _create_database(server_url: str, name: str) -> str:
-    admin = _admin_engine(server_url)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
 def _prepare(database_url: str, redis_url: str, queue: str) -> Scratch:
     from trainhub.db import get_engine, session_scope
     from trainhub.migrations import migrate
@@ -241,10 +229,7 @@ def _cleanup(database_url: str, redis_url: str, queue: str) -> None:
         print(f"could not delete Redis keys of {queue}: {exc}", file=sys.stderr)
     name = make_url(database_url).database
     try:
-        admin = _admin_engine(database_url)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(database_url)
     except Exception as exc:  # noqa: BLE001
         print(f"could not drop database {name}: {exc}", file=sys.stderr)
 

@@ -67,7 +67,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path[:0] = [str(ROOT), str(BENCH_DIR)]
 
-from _common import CpuMeter, ManagedProcess, cpu_model, descendants, format_table, stopping  # noqa: E402
+from _common import (  # noqa: E402
+    CpuMeter, ManagedProcess, cpu_model, create_database, descendants, drop_database, format_table, stopping,
+)
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
@@ -123,27 +125,12 @@ def _from_trials(label, wall, trials, best, **extra) -> Run:
 
 # --- scratch database, worker ---------------------------------------------------------
 
-def _admin_engine(url: str) -> sa.Engine:
-    return sa.create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-
-def _create_database(server_url: str, name: str) -> str:
-    admin = _admin_engine(server_url)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
 def _drop_database(url: str) -> None:
     with contextlib.suppress(Exception):
         from trainhub.db import get_engine
         get_engine(url).dispose()
     try:
-        admin = _admin_engine(url)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(url)
     except Exception as exc:  # noqa: BLE001 - report and go on cleaning up
         print(f"could not drop {make_url(url).database}: {exc}", file=sys.stderr)
 
@@ -375,7 +362,7 @@ def main() -> int:
     work_dir = Path(tempfile.mkdtemp(prefix=f"bench-hpo-{tag}-"))
     database_url = ""
     try:
-        database_url = _create_database(server_url, f"bench_hpo_{tag}")
+        database_url = create_database(server_url, f"bench_hpo_{tag}")
         # This process submits jobs and reads results with the same settings the worker gets.
         for key in [k for k in os.environ if k.startswith("TRAINHUB_")]:
             del os.environ[key]

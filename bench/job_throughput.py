@@ -78,7 +78,8 @@ ROOT = BENCH_DIR.parent
 sys.path[:0] = [str(ROOT), str(BENCH_DIR)]
 
 from _common import (  # noqa: E402
-    ManagedProcess, cpu_model, format_table, free_port, percentile, start_process, stopping,
+    ManagedProcess, cpu_model, create_database, drop_database, format_table, free_port, percentile,
+    start_process, stopping,
 )
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -210,18 +211,6 @@ class Scratch:
     api_key: str = ""
 
 
-def _admin_engine(url: str) -> sa.Engine:
-    return sa.create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-
-def _create_database(server_url: str, name: str) -> str:
-    admin = _admin_engine(server_url)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
 def _prepare(s: Scratch, frame, start: datetime, end: datetime) -> tuple[Scratch, float]:
     from trainhub.db import session_scope
     from trainhub.features import ensure_demo_feature_set, get_feature_set, load_frame
@@ -259,10 +248,7 @@ def _cleanup(s: Scratch) -> None:
     except Exception as exc:  # noqa: BLE001 - report and go on dropping the database
         print(f"could not delete Redis keys of {s.queue}: {exc}", file=sys.stderr)
     try:
-        admin = _admin_engine(s.database_url)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{make_url(s.database_url).database}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(s.database_url)
     except Exception as exc:  # noqa: BLE001
         print(f"could not drop {make_url(s.database_url).database}: {exc}", file=sys.stderr)
     shutil.rmtree(s.state_dir, ignore_errors=True)
@@ -758,7 +744,7 @@ def main() -> int:
     scratch = Scratch(tag, "", redis_url, f"bench-{tag}", f"bench-maint-{tag}", work_dir / "state")
     try:
         scratch = Scratch(**{**scratch.__dict__,
-                             "database_url": _create_database(server_url, f"bench_{tag}")})
+                             "database_url": create_database(server_url, f"bench_{tag}")})
         scratch, generated = _prepare(scratch, frame, start, end)
         with stopping([]) as procs:
             port = free_port()

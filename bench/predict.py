@@ -39,15 +39,14 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path[:0] = [str(ROOT), str(BENCH_DIR)]
 
 from _common import (  # noqa: E402
-    CpuMeter, cpu_model, descendants, format_table, free_port, percentile, start_process, stopping,
+    CpuMeter, cpu_model, create_database, descendants, drop_database, format_table, free_port, percentile,
+    start_process, stopping,
 )
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -65,7 +64,7 @@ def main() -> int:
 
     server_url = os.environ.get("TRAINHUB_DATABASE_URL") or DEFAULT_DATABASE_URL
     tag = uuid.uuid4().hex[:8]
-    database_url = _create_database(server_url, f"bench_predict_{tag}")
+    database_url = create_database(server_url, f"bench_predict_{tag}")
     state_dir = Path(tempfile.mkdtemp(prefix=f"bench-predict-{tag}-"))
     os.environ.update(TRAINHUB_DATABASE_URL=database_url, TRAINHUB_STATE_DIR=str(state_dir),
                       TRAINHUB_ARTIFACT_DIR=str(state_dir / "artifacts"))
@@ -91,7 +90,7 @@ def main() -> int:
         from trainhub.db import get_engine
         with contextlib.suppress(Exception):
             get_engine(database_url).dispose()
-        _drop_database(database_url)
+        drop_database(database_url)
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
@@ -208,22 +207,6 @@ def _environment(args: argparse.Namespace) -> str:
     load1, load5, _ = os.getloadavg()
     return (f"cores: {os.cpu_count()} ({cpu_model()}); load average {load1:.2f} (1 min), {load5:.2f} (5 min)\n"
             f"per case: {args.warmup} warm-up + {args.requests} timed requests, one at a time")
-
-
-def _create_database(server_url: str, name: str) -> str:
-    admin = sa.create_engine(make_url(server_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_database(database_url: str) -> None:
-    url = make_url(database_url)
-    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 if __name__ == "__main__":

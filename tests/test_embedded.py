@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,6 +19,7 @@ import psycopg2
 import pytest
 import redis
 
+from tests.helpers import wait_for
 from trainhub import embedded
 
 pytestmark = pytest.mark.timeout(120)
@@ -122,15 +122,6 @@ def _urls_from(*procs: subprocess.Popen) -> list[list[str]]:
     for proc, _, err in results:
         assert proc.returncode == 0, err
     return [json.loads(out) for _, out, _ in results]
-
-
-def _wait_until(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    pause = 0.01
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(pause)
-        pause = min(pause * 2, 0.2)
 
 
 def test_ensure_starts_real_servers_on_loopback_with_durable_settings(state_dir):
@@ -242,7 +233,8 @@ def test_servers_killed_in_a_crash_restart_with_committed_data(state_dir):
 
     for proc in victims:
         proc.send_signal(signal.SIGKILL)
-    _wait_until(lambda: _processes_under(state_dir) == [])  # backends follow their postmaster
+    # Backends follow their postmaster.
+    wait_for(lambda: _processes_under(state_dir) == [], timeout=10, what="the server processes to exit")
 
     pg_url, redis_url = embedded.ensure_postgres(state_dir), embedded.ensure_redis(state_dir)
 

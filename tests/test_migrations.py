@@ -4,7 +4,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa

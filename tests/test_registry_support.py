@@ -78,7 +78,8 @@ def register(db: Session, *, tenant_id: str, model_name: str, frame: pd.DataFram
         hyperparameters=result.hyperparameters, feature_names=result.feature_names,
         lineage=lineage, at=_clock[0])
     experiments.record_metric_series(db, experiment_id=experiment_id, series=series)
-    experiments.record_final_metrics(db, experiment_id=experiment_id, metrics=metrics)
+    experiments.record_metric_series(db, experiment_id=experiment_id,
+                                     series=experiments.final_metrics_as_series(metrics))
     experiments.record_params(db, experiment_id=experiment_id,
                               params={f"effective.{k}": v for k, v in result.hyperparameters.items()})
     experiments.record_test_window(db, experiment_id=experiment_id, target=result.target,

@@ -80,12 +80,11 @@ def record_metric_series(session: Session, *, experiment_id: UUID,
     return len(rows)
 
 
-def record_final_metrics(session: Session, *, experiment_id: UUID, metrics: Mapping[str, Any]) -> None:
-    """Scalar final metrics as step-0 metric rows, so the SQL functions see them too."""
-    record_metric_series(session, experiment_id=experiment_id, series=[
-        (name, [value], 0) for name, value in metrics.items()
-        if isinstance(value, (int, float)) and not isinstance(value, bool)
-    ])
+def final_metrics_as_series(metrics: Mapping[str, Any]) -> list[tuple[str, list[float], int]]:
+    """Scalar final metrics as one-point series at step 0, so the SQL functions see them
+    too; written together with the per-iteration series in one INSERT."""
+    return [(name, [value], 0) for name, value in metrics.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)]
 
 
 def finish_experiment(session: Session, *, experiment_id: UUID, status: str,

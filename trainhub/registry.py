@@ -75,17 +75,17 @@ def register_model(session: Session, *, tenant_id: str, model_name: str, model_t
     for _ in range(_MAX_ATTEMPTS):
         version = _next_version(session, tenant_id=tenant_id, model_name=model_name, moment=moment)
         model_id = f"{tenant_id}:{model_name}:{version}"
-        with session.begin_nested():
-            inserted = session.execute(
-                sa.dialects.postgresql.insert(t.models).values(
-                    model_id=model_id, tenant_id=tenant_id, model_name=model_name,
-                    model_type=model_type, version=version, job_id=job_id,
-                    experiment_id=experiment_id, artifact_path=str(artifact_path),
-                    artifact_sha256=checksum, artifact_bytes=size, metrics=metrics,
-                    hyperparameters=hyperparameters, feature_names=feature_names,
-                    lineage=lineage,
-                ).on_conflict_do_nothing()
-            )
+        # ON CONFLICT DO NOTHING never raises on a taken version, so no savepoint is needed.
+        inserted = session.execute(
+            sa.dialects.postgresql.insert(t.models).values(
+                model_id=model_id, tenant_id=tenant_id, model_name=model_name,
+                model_type=model_type, version=version, job_id=job_id,
+                experiment_id=experiment_id, artifact_path=str(artifact_path),
+                artifact_sha256=checksum, artifact_bytes=size, metrics=metrics,
+                hyperparameters=hyperparameters, feature_names=feature_names,
+                lineage=lineage,
+            ).on_conflict_do_nothing()
+        )
         # A concurrent registration took that second: read the latest again and retry.
         if inserted.rowcount == 1:
             return ModelVersion(model_id=model_id, version=version, artifact_path=str(artifact_path))

@@ -142,8 +142,8 @@ def _register(job: Job, result: TrainingResult, monitor: JobMonitor, experiment_
             artifact_path=path, metrics=metrics, hyperparameters=_json_safe(result.hyperparameters),
             feature_names=result.feature_names, lineage=lineage,
         )
-        experiments.record_metric_series(session, experiment_id=experiment_id, series=monitor.series)
-        experiments.record_final_metrics(session, experiment_id=experiment_id, metrics=metrics)
+        experiments.record_metric_series(session, experiment_id=experiment_id,
+                                         series=[*monitor.series, *experiments.final_metrics_as_series(metrics)])
         experiments.record_params(session, experiment_id=experiment_id,
                                   params={f"effective.{k}": v for k, v in result.hyperparameters.items()})
         experiments.record_test_window(session, experiment_id=experiment_id, target=result.target,

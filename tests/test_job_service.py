@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime, timezone
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from tests.helpers import race
 from trainhub.errors import InvalidTransition, JobNotFound
 from trainhub.jobs import service
 from trainhub.jobs.estimate import estimate_duration_seconds
@@ -194,37 +194,13 @@ def committed_job(engine, database_url):
         conn.execute(sa.text("DELETE FROM tenants WHERE tenant_id = 'race-tenant'"))
 
 
-def _race(engine, *actions) -> list[object]:
-    """Run each action in its own connection, released at the same instant."""
-    barrier = threading.Barrier(len(actions))
-    results: list[object] = [None] * len(actions)
-
-    def run(i, action):
-        with Session(engine) as session:
-            barrier.wait()
-            try:
-                results[i] = action(session)
-                session.info.clear()
-                session.commit()
-            except Exception as exc:  # noqa: BLE001 - the race's loser is the result
-                session.rollback()
-                results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=30)
-    return results
-
-
 @pytest.mark.parametrize("round_", range(5))
 def test_two_workers_claiming_one_job_exactly_one_wins(engine, committed_job, round_):
     if round_:
         with engine.begin() as conn:
             conn.execute(sa.text("UPDATE ai_training_jobs SET status = 'queued', started_at = NULL, "
                                  "worker_id = NULL WHERE job_id = :j"), {"j": committed_job.job_id})
-    results = _race(engine,
+    results = race(engine,
                     lambda s: claim_job(s, job_id=committed_job.job_id, worker_id="w1"),
                     lambda s: claim_job(s, job_id=committed_job.job_id, worker_id="w2"))
     winners = [r for r in results if r is not None]
@@ -232,7 +208,7 @@ def test_two_workers_claiming_one_job_exactly_one_wins(engine, committed_job, ro
 
 
 def test_cancel_racing_a_claim_exactly_one_wins(engine, committed_job):
-    results = _race(engine,
+    results = race(engine,
                     lambda s: claim_job(s, job_id=committed_job.job_id, worker_id="w1"),
                     lambda s: service.cancel_job(s, job_id=committed_job.job_id, tenant_scope=None))
     claimed, cancelled = results

@@ -1,13 +1,13 @@
 """Concurrent stage changes on committed rows: one production version, decided in order."""
 from __future__ import annotations
 
-import threading
 import uuid
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from tests.helpers import race
 from tests.test_registry_support import WEAK, demo_frame, register
 from trainhub import promotion, registry
 
@@ -32,28 +32,6 @@ def committed_versions(engine, tmp_path):
         conn.execute(sa.text("DELETE FROM tenants WHERE tenant_id = :t"), {"t": tenant_id})
 
 
-def _race(engine, *actions) -> list[object]:
-    barrier = threading.Barrier(len(actions))
-    results: list[object] = [None] * len(actions)
-
-    def run(i, action):
-        with Session(engine) as session:
-            barrier.wait()
-            try:
-                results[i] = action(session)
-                session.commit()
-            except Exception as exc:  # noqa: BLE001 - reported as the action's result
-                session.rollback()
-                results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=60)
-    return results
-
-
 def _production(engine, tenant_id):
     with engine.connect() as conn:
         return conn.execute(sa.text("SELECT model_id FROM ai_models WHERE tenant_id = :t AND stage = 'production'"),
@@ -68,7 +46,7 @@ def test_two_gates_at_once_decide_one_after_the_other(engine, committed_versions
         return lambda s: promotion.run_gate(s, challenger_model_id=model_id, raw=raw, metric=None,
                                             margin=0.0, actor="gate (race)")
 
-    results = _race(engine, gate(first), gate(second))
+    results = race(engine, gate(first), gate(second))
     assert not [r for r in results if isinstance(r, Exception)], results
     promoted, = [r for r in results if r.decision == "promoted"]
     refused, = [r for r in results if r.decision == "refused"]
@@ -92,7 +70,7 @@ def test_two_promotions_at_once_leave_one_production_version(engine, committed_v
         return lambda s: registry.change_stage(s, model_id=model_id, tenant_scope=tenant_id,
                                                stage="production", reason="race", actor="test")
 
-    results = _race(engine, promote(first), promote(second))
+    results = race(engine, promote(first), promote(second))
     assert not [r for r in results if isinstance(r, Exception)], results
     production = _production(engine, tenant_id)
     assert len(production) == 1

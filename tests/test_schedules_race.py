@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from tests.helpers import race
 from trainhub import schedules
 from trainhub.tenants import ensure_tenant
 
@@ -38,25 +39,9 @@ def committed_schedules(engine, database_url):
 
 def _race(engine, dispatchers: list[tuple[datetime, bool]]) -> list[object]:
     """Each dispatcher in its own session, released at once; (now, commit?) each."""
-    barrier = threading.Barrier(len(dispatchers))
-    results: list[object] = [None] * len(dispatchers)
-
-    def run(i: int, now: datetime, commit: bool) -> None:
-        with Session(engine) as session:
-            barrier.wait()
-            try:
-                results[i] = schedules.dispatch_due_schedules(session, now=now)
-                session.commit() if commit else session.rollback()
-            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
-                session.rollback()
-                results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, *d)) for i, d in enumerate(dispatchers)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=60)
-    return results
+    return race(engine, *(lambda session, now=now: schedules.dispatch_due_schedules(session, now=now)
+                          for now, _ in dispatchers),
+                commits=[commit for _, commit in dispatchers], send_messages=True)
 
 
 def _run_messages(redis_client, queue: str) -> list[str]:

@@ -2,6 +2,7 @@
 metrics and test window; and reading them back (list, detail, series, comparison)."""
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from psycopg2.extras import execute_values
 from sqlalchemy.orm import Session
 
+from trainhub import pg_binary
 from trainhub import tables as t
 from trainhub.errors import InvalidInput, NotFound
 
@@ -92,20 +94,18 @@ def final_metrics_as_series(metrics: Mapping[str, Any]) -> list[tuple[str, list[
 
 
 def finish_experiment(session: Session, *, experiment_id: UUID, status: str,
-                      metrics: Mapping[str, Any] | None = None, model_id: str | None = None) -> None:
+                      metrics: Mapping[str, Any] | None = None, model_id: str | None = None,
+                      lineage: Mapping[str, Any] | None = None) -> None:
+    """End the experiment; `lineage` adds keys learnt during the run (rows loaded, ...)."""
+    e = t.experiments
     values: dict[str, Any] = {"status": status, "completed_at": now()}
     if metrics is not None:
         values["metrics"] = dict(metrics)
     if model_id is not None:
         values["model_id"] = model_id
-    session.execute(sa.update(t.experiments)
-                    .where(t.experiments.c.experiment_id == experiment_id).values(**values))
-
-
-def set_lineage(session: Session, *, experiment_id: UUID, lineage: Mapping[str, Any]) -> None:
-    session.execute(sa.update(t.experiments)
-                    .where(t.experiments.c.experiment_id == experiment_id)
-                    .values(lineage=t.experiments.c.lineage.op("||")(sa.cast(dict(lineage), t.experiments.c.lineage.type))))
+    if lineage:
+        values["lineage"] = e.c.lineage.op("||")(sa.cast(dict(lineage), e.c.lineage.type))
+    session.execute(sa.update(e).where(e.c.experiment_id == experiment_id).values(**values))
 
 
 # --- reading experiments back: list, detail, series, comparison, test window -----------
@@ -315,28 +315,26 @@ def compare_experiments(session: Session, *, experiment_ids: list[UUID],
 def record_test_window(session: Session, *, experiment_id: UUID, target: str, horizon: int,
                        ts: Any, actual: Any, predicted: Any) -> int:
     """Store the time-ordered test rows a model was scored on (TrainingResult.test_*):
-    read back for the forecast-vs-actual plot and for locating the gate's holdout."""
-    stamps = pd.to_datetime(np.asarray(ts), utc=True).tz_convert(None).to_numpy()
-    w = t.experiment_test_windows
-    # The arrays travel as one array literal each, cast by PostgreSQL: the driver's
-    # adaptation of a Python list (one literal per element) took ~40 ms per 1000 rows.
-    row = {
-        "experiment_id": experiment_id, "target": target, "horizon": int(horizon),
-        "ts": _array_literal(np.char.add(np.datetime_as_string(stamps, unit="us"), "Z"), w.c.ts.type),
-        "actual": _array_literal(np.asarray(actual, dtype=float), w.c.actual.type),
-        "predicted": _array_literal(np.asarray(predicted, dtype=float), w.c.predicted.type),
-    }
-    stmt = sa.dialects.postgresql.insert(w).values(row)
-    session.execute(stmt.on_conflict_do_update(
-        index_elements=["experiment_id"],
-        set_={k: stmt.excluded[k] for k in ("target", "horizon", "ts", "actual", "predicted")},
-    ))
-    return len(stamps)
+    read back for the forecast-vs-actual plot and for locating the gate's holdout.
+    Once per experiment (a run's experiment is its own).
+
+    The three arrays go in by binary COPY: their text literals cost ~5 ms of Python
+    formatting and ~2 ms of server parsing per job (measured), binary costs neither.
+    """
+    stamps = pd.DatetimeIndex(ts)
+    if stamps.tz is not None:
+        stamps = stamps.tz_convert("UTC").tz_localize(None)
+    epoch_us = stamps.as_unit("us").asi8
+    row = [pg_binary.uuid_field(experiment_id), pg_binary.text_field(target), pg_binary.int4_field(horizon),
+           pg_binary.timestamptz_array_field(epoch_us), pg_binary.float8_array_field(np.asarray(actual, dtype=float)),
+           pg_binary.float8_array_field(np.asarray(predicted, dtype=float))]
+    with session.connection().connection.cursor() as cursor:
+        cursor.copy_expert(_COPY_TEST_WINDOW, io.BytesIO(pg_binary.copy_data([row])))
+    return len(epoch_us)
 
 
-def _array_literal(values: np.ndarray, array_type: sa.types.TypeEngine) -> sa.ColumnElement:
-    text = "{" + ",".join(map(str, values.tolist())) + "}"
-    return sa.cast(sa.literal(text, sa.Text), array_type)
+_COPY_TEST_WINDOW = ("COPY ai_experiment_test_windows (experiment_id, target, horizon, ts, actual, predicted) "
+                     "FROM STDIN WITH (FORMAT binary)")
 
 
 def get_test_window(session: Session, *, experiment_id: UUID, tenant_scope: str | None) -> TestWindow:

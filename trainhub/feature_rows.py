@@ -17,11 +17,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-# PostgreSQL's binary timestamps count microseconds from 2000-01-01 00:00 UTC.
-_PG_EPOCH_US = 946_684_800 * 1_000_000
-_FLOAT8_OID = 701
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
-_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+from trainhub.pg_binary import COPY_HEADER, COPY_TRAILER, FLOAT8_OID, PG_EPOCH_US
+
 # Gap runs listed per series in its summary; the count covers all of them.
 GAPS_LISTED = 10
 
@@ -196,7 +193,7 @@ def _encode(rows: Rows, mask: np.ndarray | None, *, feature_set_id: int | None) 
     codes, positions = codes[order], positions[order]
     cuts = np.flatnonzero(np.diff(codes)) + 1
     n_columns = rows.values.shape[1]
-    parts = [_COPY_HEADER]
+    parts = [COPY_HEADER]
     for chunk in np.split(np.arange(len(codes)), cuts):
         if not len(chunk):
             continue
@@ -218,16 +215,16 @@ def _encode(rows: Rows, mask: np.ndarray | None, *, feature_set_id: int | None) 
         if name:
             out["sid"] = name
         out["ts_len"] = 8
-        out["ts"] = rows.ts_ns[picked] // 1000 - _PG_EPOCH_US
+        out["ts"] = rows.ts_ns[picked] // 1000 - PG_EPOCH_US
         if feature_set_id is not None:
             out["fs_len"], out["fs"] = 8, feature_set_id
             out["arr_len"] = 20 + 12 * n_columns
-            out["ndim"], out["oid"], out["dim"], out["lower"] = 1, _FLOAT8_OID, n_columns, 1
+            out["ndim"], out["oid"], out["dim"], out["lower"] = 1, FLOAT8_OID, n_columns, 1
             for i in range(n_columns):
                 out[f"len{i}"] = 8
                 out[f"v{i}"] = rows.values[picked, i]
         parts.append(out.tobytes())
-    parts.append(_COPY_TRAILER)
+    parts.append(COPY_TRAILER)
     return b"".join(parts)
 
 

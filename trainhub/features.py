@@ -292,16 +292,32 @@ _FRAME_CACHE_ENTRIES = 8
 _FRAME_CACHE_MAX_ROWS = 200_000
 
 
+def _cache_key(feature_set: FeatureSet, series_id: str, start: datetime, end: datetime) -> tuple | None:
+    if feature_set.updated_at is None:
+        return None
+    return (feature_set.feature_set_id, feature_set.updated_at, series_id, start, end)
+
+
+def cached_frame(*, feature_set: FeatureSet, start: datetime, end: datetime,
+                 series_id: str = "") -> pd.DataFrame | None:
+    """What load_frame would return, if this process has it; None otherwise."""
+    key = _cache_key(feature_set, series_id, start, end)
+    if key is None or key not in _FRAME_CACHE:
+        return None
+    _FRAME_CACHE.move_to_end(key)
+    return _FRAME_CACHE[key].copy()
+
+
 def load_frame(session: Session, *, feature_set: FeatureSet, start: datetime, end: datetime,
                series_id: str = "") -> pd.DataFrame:
     """Rows of one series with ts in [start, end), oldest first: `ts` plus one column per set column."""
-    key = (feature_set.feature_set_id, feature_set.updated_at, series_id, start, end)
-    if feature_set.updated_at is not None and key in _FRAME_CACHE:
-        _FRAME_CACHE.move_to_end(key)
-        return _FRAME_CACHE[key].copy()
+    frame = cached_frame(feature_set=feature_set, start=start, end=end, series_id=series_id)
+    if frame is not None:
+        return frame
     frame = feature_rows.load_frame(session, feature_set_id=feature_set.feature_set_id,
                                     columns=feature_set.columns, start=start, end=end, series_id=series_id)
-    if feature_set.updated_at is not None and len(frame) <= _FRAME_CACHE_MAX_ROWS:
+    key = _cache_key(feature_set, series_id, start, end)
+    if key is not None and len(frame) <= _FRAME_CACHE_MAX_ROWS:
         _FRAME_CACHE[key] = frame.copy()
         while len(_FRAME_CACHE) > _FRAME_CACHE_ENTRIES:
             _FRAME_CACHE.popitem(last=False)
@@ -309,28 +325,41 @@ def load_frame(session: Session, *, feature_set: FeatureSet, start: datetime, en
 
 
 @dataclass(frozen=True)
-class TrainingData:
-    """One job's rows and how their features are built: the same for a job's run and
-    for its HPO helpers, so trials and the final model see identical data."""
+class TrainingSource:
+    """Where a job's rows come from and how their features are engineered: the same
+    for a job's run and for its HPO helpers, so trials and the final model see
+    identical data."""
 
-    frame: pd.DataFrame
     feature_set: FeatureSet
     series_id: str
     definition: dict[str, Any]  # the set's definition with defaults filled in
 
+    def lineage(self) -> dict[str, Any]:
+        return {"feature_set": self.feature_set.name, "feature_set_id": self.feature_set.feature_set_id,
+                "series_id": self.series_id, "frequency": self.feature_set.frequency,
+                "feature_definition": self.definition}
 
-def load_training_data(session: Session, *, tenant_id: str, name: str, series_id: str,
-                       start: datetime, end: datetime) -> TrainingData:
-    """The job's series of its feature set over [start, end); ValueError when empty."""
+    def check_rows(self, frame: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
+        """The frame, or ValueError (the job's readable failure) when the window is empty."""
+        if frame.empty:
+            series = f" for series {self.series_id!r}" if self.series_id else ""
+            raise ValueError(f"feature set {self.feature_set.name} has no rows{series} in "
+                             f"[{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})")
+        return frame
+
+
+def resolve_training_source(session: Session, *, tenant_id: str, name: str, series_id: str) -> TrainingSource:
+    """The feature set and series a job names; ValueError when the series is ambiguous or unknown."""
     feature_set = resolve_feature_set(session, tenant_id=tenant_id, name=name)
     series = choose_series(session, feature_set=feature_set, series_id=series_id)
-    frame = load_frame(session, feature_set=feature_set, start=start, end=end, series_id=series)
-    if frame.empty:
-        raise ValueError(f"feature set {feature_set.name} has no rows"
-                         f"{f' for series {series!r}' if series else ''} in "
-                         f"[{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})")
     definition = resolve_definition(feature_set.definition, frequency=feature_set.frequency).to_json()
-    return TrainingData(frame=frame, feature_set=feature_set, series_id=series, definition=definition)
+    return TrainingSource(feature_set=feature_set, series_id=series, definition=definition)
+
+
+def load_training_rows(session: Session, source: TrainingSource, *, start: datetime, end: datetime) -> pd.DataFrame:
+    """The source's rows over [start, end); ValueError when there are none."""
+    frame = load_frame(session, feature_set=source.feature_set, start=start, end=end, series_id=source.series_id)
+    return source.check_rows(frame, start, end)
 
 
 def _feature_set(m) -> FeatureSet:

@@ -52,7 +52,7 @@ from trainhub import tables as t
 from trainhub.config import get_settings
 from trainhub.db import get_engine, session_scope
 from trainhub.errors import JobNotFound
-from trainhub.features import load_training_data
+from trainhub.features import load_training_rows, resolve_training_source
 from trainhub.hpo.search import SEED, Objective, TrialHooks, make_pruner, make_sampler, prepare_split
 from trainhub.hyperparams import search_space
 from trainhub.jobs import config as job_config
@@ -513,7 +513,7 @@ def load_job_data(job: Job, config: dict[str, Any]) -> tuple[pd.DataFrame, dict[
     """What the job's run loads: its series over [start_date, end_date), the set's
     feature definition with defaults filled in, and its frequency."""
     with session_scope() as session:
-        data = load_training_data(session, tenant_id=job.tenant_id, name=config["feature_set"],
-                                  series_id=config.get("series_id", ""),
-                                  start=config["start_date"], end=config["end_date"])
-    return data.frame, data.definition, data.feature_set.frequency
+        source = resolve_training_source(session, tenant_id=job.tenant_id, name=config["feature_set"],
+                                         series_id=config.get("series_id", ""))
+        frame = load_training_rows(session, source, start=config["start_date"], end=config["end_date"])
+    return frame, source.definition, source.feature_set.frequency

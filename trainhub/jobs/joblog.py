@@ -50,12 +50,18 @@ class JobLogHandler(logging.Handler):
                 "metadata": metadata,
             })
 
-    def flush(self) -> None:
+    def flush(self, connection: sa.Connection | None = None) -> None:
+        """Write the buffered records: in `connection`'s transaction when given (they
+        commit or roll back with it), else in a transaction of their own."""
         with self._buffer_lock:
             batch, self._buffer = self._buffer, []
-        if batch:
-            with get_engine().begin() as conn:
-                conn.execute(sa.insert(t.training_logs), batch)
+        if not batch:
+            return
+        if connection is not None:
+            connection.execute(sa.insert(t.training_logs), batch)
+            return
+        with get_engine().begin() as conn:
+            conn.execute(sa.insert(t.training_logs), batch)
 
     def __enter__(self) -> "JobLogHandler":
         logging.getLogger().addHandler(self)

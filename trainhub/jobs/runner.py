@@ -15,7 +15,7 @@ from uuid import UUID
 from trainhub import experiments, hpo, promotion, registry
 from trainhub.config import get_settings
 from trainhub.db import session_scope
-from trainhub.features import load_training_data
+from trainhub.features import TrainingSource, load_training_rows, resolve_training_source
 from trainhub.jobs import config as job_config
 from trainhub.jobs import lifecycle
 from trainhub.jobs.joblog import JobLogHandler
@@ -41,50 +41,59 @@ def run_job(job_id: UUID, *, worker_id: str, num_threads: int = 1) -> Outcome:
         log.info("job %s is not queued; message dropped", job_id)
         return Outcome(job_id, "dropped")
     with JobLogHandler(job.job_id) as logs, JobMonitor(job.job_id, job.attempt, logs) as monitor:
-        return _run_claimed(job, monitor, worker_id=worker_id, num_threads=num_threads)
+        return _run_claimed(job, monitor, logs, worker_id=worker_id, num_threads=num_threads)
 
 
-def _run_claimed(job: Job, monitor: JobMonitor, *, worker_id: str, num_threads: int) -> Outcome:
+def _run_claimed(job: Job, monitor: JobMonitor, logs: JobLogHandler, *, worker_id: str,
+                 num_threads: int) -> Outcome:
     run = {"job_id": job.job_id, "attempt": job.attempt}
     config = job_config.from_json(job.config)
     log.info("job %s (%s/%s, attempt %d) started on %s", job.job_id, job.tenant_id,
              job.model_name, job.attempt, worker_id)
     experiment_id: UUID | None = None
+    # What was loaded: known once the rows are, recorded on the experiment when it ends.
+    loaded: dict[str, Any] = {}
     try:
         with session_scope() as session:
+            source = resolve_training_source(session, tenant_id=job.tenant_id, name=config["feature_set"],
+                                             series_id=config.get("series_id", ""))
+            lineage = {**source.lineage(), "data_start": config["start_date"].isoformat(),
+                       "data_end": config["end_date"].isoformat()}
             experiment_id = experiments.start_experiment(
                 session, tenant_id=job.tenant_id, job_id=job.job_id, model_type=job.model_type,
                 model_name=job.model_name, name=f"{job.model_name} {job.job_id}",
-                params=_experiment_params(config), lineage={"job_id": str(job.job_id)},
+                params=_experiment_params(config), lineage={"job_id": str(job.job_id), **lineage},
             )
             lifecycle.set_experiment(session, experiment_id=experiment_id, **run)
             if config["enable_hpo"]:
                 # Sent on commit, so the helpers load their data while this run loads its own.
                 hpo.send_helpers(session, job=job, config=config)
-        frame, lineage = _load_features(job, config, experiment_id)
+        frame = _load_rows(source, config)
+        loaded = {"rows": len(frame), "first_ts": frame["ts"].iloc[0].isoformat(),
+                  "last_ts": frame["ts"].iloc[-1].isoformat()}
+        lineage.update(loaded)
         monitor.check_cancelled()
         hyperparameters, hpo_metrics = config["hyperparameters"], {}
         if config["enable_hpo"]:
             # The study (0.40→0.70) finds the parameters the final model trains with below.
             found = hpo.optimise(job, config, frame, monitor=monitor, experiment_id=experiment_id,
                                  worker_id=worker_id, num_threads=num_threads,
-                                 feature_definition=lineage["feature_definition"],
-                                 frequency=lineage["frequency"])
+                                 feature_definition=source.definition, frequency=source.feature_set.frequency)
             hyperparameters, hpo_metrics = found.hyperparameters, found.metrics
         result = train_model(
             frame, model_type=job.model_type, target=config["target_variable"],
             horizon=config["horizon"], validation_split=config["validation_split"],
             test_split=config["test_split"], hyperparameters=hyperparameters,
             early_stopping_rounds=config["early_stopping_rounds"], num_threads=num_threads,
-            hooks=monitor, feature_definition=lineage["feature_definition"], frequency=lineage["frequency"],
+            hooks=monitor, feature_definition=source.definition, frequency=source.feature_set.frequency,
         )
         result.metrics.update(hpo_metrics)
         monitor.progress(0.85, "register")
         monitor.check_cancelled()
-        model_id = _register(job, result, monitor, experiment_id, lineage, frame)
+        model_id = _register(job, result, monitor, logs, experiment_id, lineage, frame)
     except Cancelled:
         log.info("job %s cancelled at stage %s", job.job_id, monitor.stage)
-        _end(job, experiment_id, "cancelled", lambda s: lifecycle.cancel_running_job(s, **run))
+        _end(job, experiment_id, loaded, "cancelled", lambda s: lifecycle.cancel_running_job(s, **run))
         return Outcome(job.job_id, "cancelled")
     except RunLost as exc:
         log.warning("%s; leaving the job to its new run", exc)
@@ -92,41 +101,25 @@ def _run_claimed(job: Job, monitor: JobMonitor, *, worker_id: str, num_threads: 
     except Exception as exc:  # noqa: BLE001 - every failure must end the job, never the worker
         message = _readable(exc, monitor.stage)
         log.exception("job %s failed: %s", job.job_id, message)
-        _end(job, experiment_id, "failed",
+        _end(job, experiment_id, loaded, "failed",
              lambda s: lifecycle.fail_job(s, error_message=message, **run))
         return Outcome(job.job_id, "failed", message)
-    log.info("job %s completed: model %s, metrics %s", job.job_id, model_id, result.metrics)
     return Outcome(job.job_id, "completed", model_id)
 
 
-def _load_features(job: Job, config: dict[str, Any], experiment_id: UUID):
-    """The job's series of its feature set in [start_date, end_date), and the lineage that
-    names exactly what was loaded and how its features are engineered."""
+def _load_rows(source: TrainingSource, config: dict[str, Any]):
+    """The job's rows: from this process's cache when the set has not changed since it
+    last read them (no query at all), otherwise by COPY."""
+    start, end = config["start_date"], config["end_date"]
     with session_scope() as session:
-        data = load_training_data(session, tenant_id=job.tenant_id, name=config["feature_set"],
-                                  series_id=config.get("series_id", ""),
-                                  start=config["start_date"], end=config["end_date"])
-        frame = data.frame
-        lineage = {
-            "feature_set": data.feature_set.name,
-            "feature_set_id": data.feature_set.feature_set_id,
-            "series_id": data.series_id,
-            "frequency": data.feature_set.frequency,
-            "feature_definition": data.definition,
-            "data_start": config["start_date"].isoformat(),
-            "data_end": config["end_date"].isoformat(),
-            "rows": len(frame),
-            "first_ts": frame["ts"].iloc[0].isoformat(),
-            "last_ts": frame["ts"].iloc[-1].isoformat(),
-        }
-        experiments.set_lineage(session, experiment_id=experiment_id, lineage=lineage)
-    log.info("loaded %d rows of %s%s for [%s, %s)", len(frame), data.feature_set.name,
-             f" series {data.series_id}" if data.series_id else "", config["start_date"], config["end_date"])
-    return frame, lineage
+        frame = load_training_rows(session, source, start=start, end=end)
+    log.info("loaded %d rows of %s%s for [%s, %s)", len(frame), source.feature_set.name,
+             f" series {source.series_id}" if source.series_id else "", start, end)
+    return frame
 
 
-def _register(job: Job, result: TrainingResult, monitor: JobMonitor, experiment_id: UUID,
-              lineage: dict[str, Any], frame) -> str:
+def _register(job: Job, result: TrainingResult, monitor: JobMonitor, logs: JobLogHandler,
+              experiment_id: UUID, lineage: dict[str, Any], frame) -> str:
     settings = get_settings()
     path = registry.artifact_path_for(settings.artifact_dir, tenant_id=job.tenant_id,
                                       model_name=job.model_name, job_id=job.job_id,
@@ -150,7 +143,8 @@ def _register(job: Job, result: TrainingResult, monitor: JobMonitor, experiment_
                                        horizon=result.horizon, ts=result.test_ts,
                                        actual=result.test_actual, predicted=result.test_predicted)
         experiments.finish_experiment(session, experiment_id=experiment_id, status="completed",
-                                      metrics=metrics, model_id=version.model_id)
+                                      metrics=metrics, model_id=version.model_id,
+                                      lineage={k: lineage[k] for k in ("rows", "first_ts", "last_ts")})
         # Champion/challenger gate when the job asked for it; before complete_job, so a
         # run that lost its claim rolls back its promotion with its registration.
         decision = promotion.gate_if_requested(session, job_config=job.config, job_id=job.job_id,
@@ -161,13 +155,16 @@ def _register(job: Job, result: TrainingResult, monitor: JobMonitor, experiment_
                                       model_id=version.model_id, metrics=metrics):
             # Rolls back the registration with it: a run that lost its job registers nothing.
             raise RunLost(f"job {job.job_id} attempt {job.attempt} lost its claim before completing")
+        log.info("job %s completed: model %s, metrics %s", job.job_id, version.model_id, metrics)
+        # The run's log lines commit with its result, not in a transaction of their own.
+        logs.flush(session.connection())
     return version.model_id
 
 
-def _end(job: Job, experiment_id: UUID | None, status: str, transition) -> None:
+def _end(job: Job, experiment_id: UUID | None, loaded: dict[str, Any], status: str, transition) -> None:
     with session_scope() as session:
         if transition(session) and experiment_id is not None:
-            experiments.finish_experiment(session, experiment_id=experiment_id, status=status)
+            experiments.finish_experiment(session, experiment_id=experiment_id, status=status, lineage=loaded)
 
 
 def _experiment_params(config: dict[str, Any]) -> dict[str, Any]:

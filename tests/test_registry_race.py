@@ -103,3 +103,23 @@ def test_a_burst_of_registrations_of_one_model_gets_consecutive_versions(db, ten
     assert versions[0] == "20260101.120000"
     assert versions[-1] == "20260101.120229"  # 149 s later
     assert len(set(versions)) == 150
+
+
+def test_versions_ignore_the_session_time_zone(db, tenants, tmp_path):
+    """Versions are UTC seconds whatever the session's TimeZone, also across a local
+    daylight-saving gap (02:30 on 8 March 2026 does not exist in New York)."""
+    from datetime import datetime, timezone
+
+    import sqlalchemy as sa
+
+    from trainhub.registry import register_model
+
+    tenant_id, _ = tenants()
+    artifact = tmp_path / "model.joblib"
+    artifact.write_bytes(b"weights")
+    db.execute(sa.text("SET LOCAL TIME ZONE 'America/New_York'"))
+    at = datetime(2026, 3, 8, 2, 30, 0, tzinfo=timezone.utc)
+    versions = [register_model(db, tenant_id=tenant_id, model_name="dst", model_type="forecast", job_id=None,
+                               experiment_id=None, artifact_path=artifact, metrics={}, hyperparameters={},
+                               feature_names=[], lineage={}, at=at).version for _ in range(2)]
+    assert versions == ["20260308.023000", "20260308.023001"]

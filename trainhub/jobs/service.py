@@ -52,6 +52,11 @@ class JobStats:
         return round(100.0 * min(self.cluster_active, self.capacity) / self.capacity, 1)
 
 
+# Every POST /jobs/start runs it: built once, the columns passed by name at execution
+# (see trainhub.jobs.lifecycle).
+_CREATE = sa.insert(t.jobs).values(enqueued_at=sa.func.clock_timestamp()).returning(*JOB_COLUMNS)
+
+
 def create_job(
     session: Session,
     *,
@@ -64,21 +69,18 @@ def create_job(
     retry_of: UUID | None = None,
 ) -> Job:
     """Record a queued job; its run message is sent once the transaction commits."""
-    row = session.execute(
-        sa.insert(t.jobs).values(
-            tenant_id=tenant_id,
-            model_type=model_type,
-            model_name=model_name,
-            feature_set=config["feature_set"],
-            config=job_config.to_json(config),
-            tags=tags or {},
-            priority=int(priority),
-            retry_of=retry_of,
-            schedule=config.get("schedule"),
-            estimated_duration_seconds=estimate_duration_seconds(config),
-            enqueued_at=sa.func.clock_timestamp(),
-        ).returning(*JOB_COLUMNS)
-    ).one()
+    row = session.execute(_CREATE, {
+        "tenant_id": tenant_id,
+        "model_type": model_type,
+        "model_name": model_name,
+        "feature_set": config["feature_set"],
+        "config": job_config.to_json(config),
+        "tags": tags or {},
+        "priority": int(priority),
+        "retry_of": retry_of,
+        "schedule": config.get("schedule"),
+        "estimated_duration_seconds": estimate_duration_seconds(config),
+    }).one()
     job = Job.from_row(row)
     enqueue_after_commit(session, pending_message(job))
     return job

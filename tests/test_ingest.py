@@ -249,3 +249,22 @@ def test_delete_removes_the_set_and_its_rows(db, tenants, tmp_path):
         features.describe_feature_set(db, tenant_id=tenant_id, name="gone")
     with pytest.raises(features.FeatureSetNotFound):
         features.delete_feature_set(db, tenant_id=tenant_id, name="gone")
+
+
+def test_a_window_read_again_comes_from_the_cache_until_a_load_changes_the_set(db, tenants, tmp_path, monkeypatch):
+    tenant_id, _ = tenants()
+    load_file(db, tenant_id=tenant_id, name="site", path=write_csv(tmp_path, hourly("2024-01-01", 48)),
+              target_column="load_kw")
+    copies = []
+    real_load = features.feature_rows.load_frame
+    monkeypatch.setattr(features.feature_rows, "load_frame", lambda *a, **k: copies.append(1) or real_load(*a, **k))
+
+    first = stored(db, tenant_id, "site")
+    first["load_kw"] = -1.0  # a caller's changes never reach the cached frame
+    again = stored(db, tenant_id, "site")
+    assert len(copies) == 1 and (again["load_kw"] == np.arange(48)).all()
+
+    load_file(db, tenant_id=tenant_id, name="site",
+              path=write_csv(tmp_path, hourly("2024-01-02", 24, load=np.full(24, 7.0)), "b.csv"))
+    changed = stored(db, tenant_id, "site")
+    assert len(copies) == 2 and (changed["load_kw"].iloc[24:] == 7.0).all()

@@ -303,7 +303,7 @@ def _cache_key(feature_set: FeatureSet, series_id: str, start: datetime, end: da
     return (feature_set.feature_set_id, feature_set.updated_at, series_id, start, end)
 
 
-def cached_frame(*, feature_set: FeatureSet, start: datetime, end: datetime,
+def _cached_frame(*, feature_set: FeatureSet, start: datetime, end: datetime,
                  series_id: str = "") -> pd.DataFrame | None:
     """What load_frame would return, if this process has it; None otherwise."""
     key = _cache_key(feature_set, series_id, start, end)
@@ -316,7 +316,7 @@ def cached_frame(*, feature_set: FeatureSet, start: datetime, end: datetime,
 def load_frame(session: Session, *, feature_set: FeatureSet, start: datetime, end: datetime,
                series_id: str = "") -> pd.DataFrame:
     """Rows of one series with ts in [start, end), oldest first: `ts` plus one column per set column."""
-    frame = cached_frame(feature_set=feature_set, start=start, end=end, series_id=series_id)
+    frame = _cached_frame(feature_set=feature_set, start=start, end=end, series_id=series_id)
     if frame is not None:
         return frame
     frame = feature_rows.load_frame(session, feature_set_id=feature_set.feature_set_id,

@@ -77,16 +77,8 @@ def register(db: Session, *, tenant_id: str, model_name: str, frame: pd.DataFram
         experiment_id=experiment_id, artifact_path=path, metrics=metrics,
         hyperparameters=result.hyperparameters, feature_names=result.feature_names,
         lineage=lineage, at=_clock[0])
-    experiments.record_metric_series(db, experiment_id=experiment_id, series=series)
-    experiments.record_metric_series(db, experiment_id=experiment_id,
-                                     series=experiments.final_metrics_as_series(metrics))
-    experiments.record_params(db, experiment_id=experiment_id,
-                              params={f"effective.{k}": v for k, v in result.hyperparameters.items()})
-    experiments.record_test_window(db, experiment_id=experiment_id, target=result.target,
-                                   horizon=result.horizon, ts=result.test_ts,
-                                   actual=result.test_actual, predicted=result.test_predicted)
-    experiments.finish_experiment(db, experiment_id=experiment_id, status="completed",
-                                  metrics=metrics, model_id=version.model_id)
+    experiments.record_result(db, experiment_id=experiment_id, result=result, series=series, metrics=metrics,
+                              model_id=version.model_id)
     db.flush()
     return version
 

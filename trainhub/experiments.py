@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import numpy as np
@@ -21,6 +21,9 @@ from sqlalchemy.orm import Session
 from trainhub import pg_binary
 from trainhub import tables as t
 from trainhub.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from trainhub.pipeline import TrainingResult
 
 now = sa.func.clock_timestamp
 
@@ -100,9 +103,25 @@ _COPY_METRICS = "COPY ai_experiment_metrics (experiment_id, metric_name, value, 
 
 def final_metrics_as_series(metrics: Mapping[str, Any]) -> list[tuple[str, list[float], int]]:
     """Scalar final metrics as one-point series at step 0, so the SQL functions see them
-    too; written together with the per-iteration series in one INSERT."""
+    too; written together with the per-iteration series in one COPY."""
     return [(name, [value], 0) for name, value in metrics.items()
             if isinstance(value, (int, float)) and not isinstance(value, bool)]
+
+
+def record_result(session: Session, *, experiment_id: UUID, result: TrainingResult,
+                  series: Iterable[tuple[str, list[float], int]], metrics: Mapping[str, Any],
+                  model_id: str, lineage: Mapping[str, Any] | None = None) -> None:
+    """Everything a finished training run leaves on its experiment: the loss curves
+    (`series`) with the final metrics, the hyperparameters it trained with, its test
+    window; then the experiment is completed with its registered model."""
+    record_metric_series(session, experiment_id=experiment_id,
+                         series=[*series, *final_metrics_as_series(metrics)])
+    record_params(session, experiment_id=experiment_id,
+                  params={f"effective.{k}": v for k, v in result.hyperparameters.items()})
+    record_test_window(session, experiment_id=experiment_id, target=result.target, horizon=result.horizon,
+                       ts=result.test_ts, actual=result.test_actual, predicted=result.test_predicted)
+    finish_experiment(session, experiment_id=experiment_id, status="completed", metrics=metrics,
+                      model_id=model_id, lineage=lineage)
 
 
 _FINISH = (

@@ -51,11 +51,9 @@ def claim_job(session: Session, *, job_id: UUID, worker_id: str) -> Job | None:
     return None if row is None else Job.from_row(row)
 
 
-def _this_run(job_id: UUID, attempt: int) -> tuple[sa.ColumnElement[bool], ...]:
-    return (t.jobs.c.job_id == job_id, t.jobs.c.attempt == attempt, t.jobs.c.status == RUNNING)
-
-
-_THIS_RUN = _this_run(sa.bindparam("run_job_id"), sa.bindparam("run_attempt"))
+# This run's job: every write after the claim repeats (job_id, attempt) and status.
+_THIS_RUN = (t.jobs.c.job_id == sa.bindparam("run_job_id"), t.jobs.c.attempt == sa.bindparam("run_attempt"),
+             t.jobs.c.status == RUNNING)
 
 
 def _run(job_id: UUID, attempt: int, **values: Any) -> dict[str, Any]:
@@ -101,21 +99,20 @@ def complete_job(session: Session, *, job_id: UUID, attempt: int, model_id: str,
     return result.rowcount == 1
 
 
+_FAIL = sa.update(t.jobs).where(*_THIS_RUN).values(status=JobStatus.FAILED.value, completed_at=now())
+
+
 def fail_job(session: Session, *, job_id: UUID, attempt: int, error_message: str) -> bool:
-    result = session.execute(
-        sa.update(t.jobs).where(*_this_run(job_id, attempt))
-        .values(status=JobStatus.FAILED.value, error_message=error_message[:4000],
-                completed_at=now())
-    )
+    result = session.execute(_FAIL, _run(job_id, attempt, error_message=error_message[:4000]))
     return result.rowcount == 1
 
 
+_CANCEL = (sa.update(t.jobs).where(*_THIS_RUN)
+           .values(status=JobStatus.CANCELLED.value, completed_at=now(), error_message="Cancelled while running"))
+
+
 def cancel_running_job(session: Session, *, job_id: UUID, attempt: int) -> bool:
-    result = session.execute(
-        sa.update(t.jobs).where(*_this_run(job_id, attempt))
-        .values(status=JobStatus.CANCELLED.value, completed_at=now(),
-                error_message="Cancelled while running")
-    )
+    result = session.execute(_CANCEL, _run(job_id, attempt))
     return result.rowcount == 1
 
 

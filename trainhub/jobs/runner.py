@@ -135,16 +135,9 @@ def _register(job: Job, result: TrainingResult, monitor: JobMonitor, logs: JobLo
             artifact_path=path, metrics=metrics, hyperparameters=_json_safe(result.hyperparameters),
             feature_names=result.feature_names, lineage=lineage,
         )
-        experiments.record_metric_series(session, experiment_id=experiment_id,
-                                         series=[*monitor.series, *experiments.final_metrics_as_series(metrics)])
-        experiments.record_params(session, experiment_id=experiment_id,
-                                  params={f"effective.{k}": v for k, v in result.hyperparameters.items()})
-        experiments.record_test_window(session, experiment_id=experiment_id, target=result.target,
-                                       horizon=result.horizon, ts=result.test_ts,
-                                       actual=result.test_actual, predicted=result.test_predicted)
-        experiments.finish_experiment(session, experiment_id=experiment_id, status="completed",
-                                      metrics=metrics, model_id=version.model_id,
-                                      lineage={k: lineage[k] for k in ("rows", "first_ts", "last_ts")})
+        experiments.record_result(session, experiment_id=experiment_id, result=result, series=monitor.series,
+                                  metrics=metrics, model_id=version.model_id,
+                                  lineage={k: lineage[k] for k in ("rows", "first_ts", "last_ts")})
         # Champion/challenger gate when the job asked for it; before complete_job, so a
         # run that lost its claim rolls back its promotion with its registration.
         decision = promotion.gate_if_requested(session, job_config=job.config, job_id=job.job_id,

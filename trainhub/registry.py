@@ -35,7 +35,6 @@ from trainhub.config import PROJECT_ROOT
 from trainhub.errors import Conflict, InvalidTransition, NotFound
 from trainhub.records import from_row
 
-VERSION_FORMAT = "%Y%m%d.%H%M%S"
 # Concurrent registrations of one model retry on the unique key this often at most.
 _MAX_ATTEMPTS = 50
 
@@ -86,7 +85,7 @@ def register_model(session: Session, *, tenant_id: str, model_name: str, model_t
     raise RuntimeError(f"no free version for {tenant_id}:{model_name} after {_MAX_ATTEMPTS} attempts")
 
 
-# The next version and its row in one statement. Versions (VERSION_FORMAT) read as ISO
+# The next version and its row in one statement. Versions (YYYYMMDD.HHMMSS) read as ISO
 # 8601 basic timestamps once the dot is a 'T'; timestamp without time zone keeps the
 # arithmetic free of the session's time zone.
 _INSERT_NEXT_VERSION = sa.text("""
